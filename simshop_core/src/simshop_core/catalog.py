@@ -1,0 +1,361 @@
+"""The product catalog: generated reproducibly, saved and loaded as CSV or Parquet, validated,
+and held in memory as NumPy columns so that `Items` views and env steps are cheap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simshop_core.items import Items
+
+#: A fixed default, never today's date, so a catalog means the same thing next year.
+DEFAULT_REFERENCE_DATE = dt.date(2025, 1, 1)
+
+SUBCATEGORIES: dict[str, tuple[str, str, str]] = {
+    "Electronics": ("Phones", "Laptops", "Audio"),
+    "Clothing": ("Shirts", "Trousers", "Shoes"),
+    "Home": ("Kitchen", "Furniture", "Decor"),
+    "Sports": ("Fitness", "Outdoor", "Team Sports"),
+    "Beauty": ("Skincare", "Makeup", "Fragrance"),
+    "Books": ("Fiction", "Non-fiction", "Comics"),
+    "Toys": ("Puzzles", "Action Figures", "Board Games"),
+}
+BRANDS = tuple(f"Brand{chr(ord('A') + i)}" for i in range(15))
+COLORS = ("White", "Black", "Red", "Blue", "Green", "Yellow")
+
+CATEGORICAL_COLUMNS = ("category", "subcategory", "brand", "color")
+NUMERIC_COLUMNS = ("price", "quality_score", "popularity", "days_since_release")
+REQUIRED_COLUMNS = (
+    "product_id",
+    "name",
+    *CATEGORICAL_COLUMNS,
+    "price",
+    "quality_score",
+    "popularity",
+    "release_date",
+)
+OPTIONAL_COLUMNS = ("description", "reference_date")
+FILE_FORMATS = (".csv", ".parquet")
+
+
+class CatalogError(ValueError):
+    """A catalog that cannot be used; the message names the column and the row."""
+
+
+class Catalog:
+    """Products as NumPy columns plus the reference date that ``days_since_release`` counts from."""
+
+    def __init__(self, frame: pd.DataFrame, reference_date: dt.date = DEFAULT_REFERENCE_DATE):
+        frame = frame.reset_index(drop=True)
+        self.reference_date = reference_date
+        release = frame["release_date"].to_numpy(dtype="datetime64[D]")
+        days = (np.datetime64(reference_date, "D") - release).astype(np.float64)
+        self.columns: dict[str, np.ndarray] = {
+            "product_id": frame["product_id"].to_numpy(dtype=np.int64),
+            "name": frame["name"].to_numpy(dtype=object).astype(str),
+            **{c: frame[c].to_numpy(dtype=object).astype(str) for c in CATEGORICAL_COLUMNS},
+            "price": frame["price"].to_numpy(dtype=np.float64),
+            "quality_score": frame["quality_score"].to_numpy(dtype=np.float64),
+            "popularity": frame["popularity"].to_numpy(dtype=np.float64),
+            "days_since_release": days,
+        }
+        for array in self.columns.values():
+            array.flags.writeable = False
+        self.release_date = release
+        self.description = (
+            frame["description"].to_numpy(dtype=object).astype(str)
+            if "description" in frame
+            else np.full(len(frame), "", dtype=str)
+        )
+
+    def __len__(self) -> int:
+        return len(self.columns["product_id"])
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self)} items, reference_date={self.reference_date.isoformat()})"
+
+    def items(self, index: np.ndarray | None = None, times_shown: np.ndarray | None = None) -> Items:
+        """An `Items` view of the rows at ``index`` (every row if None)."""
+        return Items(self.columns, index, times_shown)
+
+    def vocabulary(self, column: str) -> list[str]:
+        """The distinct values of a categorical column, sorted."""
+        return sorted(set(self.columns[column].tolist()))
+
+    def codes(self, column: str, vocabulary: list[str] | None = None) -> np.ndarray:
+        """Integer codes of a categorical column against ``vocabulary`` (default: its own)."""
+        vocabulary = self.vocabulary(column) if vocabulary is None else vocabulary
+        lookup = {value: code for code, value in enumerate(vocabulary)}
+        values = self.columns[column]
+        unknown = sorted(set(values.tolist()) - lookup.keys())
+        if unknown:
+            raise CatalogError(
+                f"column {column!r} has values outside the expected vocabulary: "
+                f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}"
+            )
+        return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "product_id": self.columns["product_id"],
+                "name": self.columns["name"],
+                "description": self.description,
+                **{c: self.columns[c] for c in CATEGORICAL_COLUMNS},
+                "price": self.columns["price"],
+                "quality_score": self.columns["quality_score"],
+                "popularity": _as_int_if_integral(self.columns["popularity"]),
+                "release_date": pd.Series(self.release_date).dt.strftime("%Y-%m-%d"),
+                "reference_date": self.reference_date.isoformat(),
+            }
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write CSV or Parquet (by suffix), whole or not at all."""
+        path = Path(path)
+        suffix = _file_format(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = self.to_frame()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            if suffix == ".csv":
+                frame.to_csv(tmp, index=False, lineterminator="\n")
+            else:
+                frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Catalog:
+        """Read and validate a CSV or Parquet catalog; any problem is a `CatalogError`."""
+        path = Path(path)
+        suffix = _file_format(path)
+        if not path.is_file():
+            raise CatalogError(f"catalog file {str(path)!r} does not exist")
+        try:
+            if suffix == ".csv":
+                raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+            else:
+                raw = pd.read_parquet(path)
+        except pd.errors.EmptyDataError:
+            raise CatalogError(f"{path}: the file is empty") from None
+        except Exception as exc:
+            raise CatalogError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+        try:
+            return cls.from_frame(raw)
+        except CatalogError as exc:
+            raise CatalogError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_frame(cls, raw: pd.DataFrame) -> Catalog:
+        """Validate a frame of raw values (strings or typed) and build a catalog from it."""
+        frame, reference_date = validate_frame(raw)
+        return cls(frame, reference_date)
+
+    def summary(self) -> dict[str, Any]:
+        price = self.columns["price"]
+        return {
+            "items": len(self),
+            "reference_date": self.reference_date.isoformat(),
+            **{f"{c}_count": len(self.vocabulary(c)) for c in CATEGORICAL_COLUMNS},
+            "price_min": float(price.min()),
+            "price_median": float(np.median(price)),
+            "price_max": float(price.max()),
+            "quality_mean": float(self.columns["quality_score"].mean()),
+            "popularity_mean": float(self.columns["popularity"].mean()),
+            "days_since_release_max": float(self.columns["days_since_release"].max()),
+        }
+
+
+def _as_int_if_integral(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+
+
+def generate_catalog(
+    n_items: int = 250, seed: int = 0, reference_date: dt.date = DEFAULT_REFERENCE_DATE
+) -> Catalog:
+    """The prototype's catalog, reproducibly: the same seed gives the same catalog."""
+    if n_items < 1:
+        raise ValueError(f"n_items must be at least 1, got {n_items}")
+    from faker import Faker  # imported here: only generation needs it
+
+    rng = np.random.default_rng(seed)
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    categories = list(SUBCATEGORIES)
+    category = rng.choice(categories, size=n_items)
+    which = rng.integers(0, 3, size=n_items)
+    subcategory = np.array(
+        [SUBCATEGORIES[c][i] for c, i in zip(category, which, strict=True)], dtype=object
+    )
+    brand = rng.choice(BRANDS, size=n_items)
+    color = rng.choice(COLORS, size=n_items)
+    price = np.round(rng.lognormal(3.5, 0.75, size=n_items), 2).clip(min=0.01)
+    quality = np.round(rng.uniform(0.0, 1.0, size=n_items), 4)
+    popularity = rng.poisson(20 + 80 * quality).astype(np.int64)
+    age_days = rng.integers(0, 731, size=n_items)
+    release = np.datetime64(reference_date, "D") - age_days.astype("timedelta64[D]")
+    names = [
+        f"{b} {fake.word().title()} {sub}" for b, sub in zip(brand, subcategory, strict=True)
+    ]
+    descriptions = [fake.sentence(nb_words=10) for _ in range(n_items)]
+    frame = pd.DataFrame(
+        {
+            "product_id": np.arange(1, n_items + 1, dtype=np.int64),
+            "name": names,
+            "description": descriptions,
+            "category": category,
+            "subcategory": subcategory,
+            "brand": brand,
+            "color": color,
+            "price": price,
+            "quality_score": quality,
+            "popularity": popularity,
+            "release_date": release,
+        }
+    )
+    return Catalog(frame, reference_date)
+
+
+def load_catalog(source: Catalog | str | os.PathLike[str] | None = None) -> Catalog:
+    """A `Catalog` as given, loaded from a path, or the default generated one."""
+    if source is None:
+        return generate_catalog()
+    if isinstance(source, Catalog):
+        return source
+    return Catalog.load(source)
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def validate_frame(raw: pd.DataFrame) -> tuple[pd.DataFrame, dt.date]:
+    """Parse and check every column; the first problem raises a `CatalogError`."""
+    if len(raw.columns) == 0 or len(raw) == 0:
+        raise CatalogError("the catalog has no rows")
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise CatalogError(
+            f"missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}"
+        )
+    out = pd.DataFrame(index=raw.index)
+    out["product_id"] = _parse_numeric(raw, "product_id", integer=True)
+    for column in ("name", *CATEGORICAL_COLUMNS):
+        out[column] = _parse_text(raw, column)
+    if "description" in raw.columns:
+        out["description"] = raw["description"].astype(str).where(raw["description"].notna(), "")
+    out["price"] = _parse_numeric(raw, "price")
+    out["quality_score"] = _parse_numeric(raw, "quality_score")
+    out["popularity"] = _parse_numeric(raw, "popularity")
+    out["release_date"] = _parse_dates(raw, "release_date")
+
+    _check(out, "price", out["price"] <= 0, "must be positive")
+    _check(out, "quality_score", (out["quality_score"] < 0) | (out["quality_score"] > 1),
+           "must be within [0, 1]")
+    _check(out, "popularity", out["popularity"] < 0, "must not be negative")
+    duplicated = out["product_id"].duplicated(keep="first")
+    _check(out, "product_id", duplicated, "is a duplicate of an earlier row")
+
+    reference_date = DEFAULT_REFERENCE_DATE
+    if "reference_date" in raw.columns:
+        ref = _parse_dates(raw, "reference_date")
+        if ref.nunique() != 1:
+            row = int(np.argmax((ref != ref.iloc[0]).to_numpy()))
+            raise CatalogError(
+                f"column 'reference_date', row {row + 1}: every row must carry the same date"
+            )
+        reference_date = ref.iloc[0].date()
+    future = out["release_date"] > pd.Timestamp(reference_date)
+    _check(out, "release_date", future, f"is after the reference date {reference_date}")
+    return out, reference_date
+
+
+def _bad_row(mask: pd.Series | np.ndarray) -> int | None:
+    mask = np.asarray(mask, dtype=bool)
+    return int(np.argmax(mask)) if mask.any() else None
+
+
+def _check(frame: pd.DataFrame, column: str, mask: pd.Series, what: str) -> None:
+    row = _bad_row(mask)
+    if row is not None:
+        value = frame[column].iloc[row]
+        raise CatalogError(f"column {column!r}, row {row + 1}: {value!r} {what}")
+
+
+def _is_blank(series: pd.Series) -> np.ndarray:
+    text = series.astype(str).str.strip()
+    return (series.isna() | text.eq("") | text.str.lower().isin({"nan", "none", "null"})).to_numpy()
+
+
+def _parse_text(raw: pd.DataFrame, column: str) -> pd.Series:
+    blank = _is_blank(raw[column])
+    row = _bad_row(blank)
+    if row is not None:
+        raise CatalogError(f"column {column!r}, row {row + 1}: empty value")
+    return raw[column].astype(str).str.strip()
+
+
+def _parse_numeric(raw: pd.DataFrame, column: str, integer: bool = False) -> pd.Series:
+    source = raw[column]
+    blank = _is_blank(source)
+    row = _bad_row(blank)
+    if row is not None:
+        raise CatalogError(f"column {column!r}, row {row + 1}: missing value (NaN or empty)")
+    values = pd.to_numeric(source, errors="coerce")
+    row = _bad_row(values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)))
+    if row is not None:
+        raise CatalogError(
+            f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not a finite number"
+        )
+    if integer:
+        row = _bad_row(values != np.round(values))
+        if row is not None:
+            raise CatalogError(
+                f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not an integer"
+            )
+        return values.astype(np.int64)
+    return values.astype(np.float64)
+
+
+def _parse_dates(raw: pd.DataFrame, column: str) -> pd.Series:
+    source = raw[column]
+    blank = _is_blank(source)
+    row = _bad_row(blank)
+    if row is not None:
+        raise CatalogError(f"column {column!r}, row {row + 1}: missing date")
+    values = pd.to_datetime(source.astype(str), errors="coerce", format="ISO8601")
+    row = _bad_row(values.isna())
+    if row is not None:
+        raise CatalogError(
+            f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not a date (YYYY-MM-DD)"
+        )
+    return values.dt.normalize()
+
+
+def _file_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise CatalogError(
+            f"{str(path)!r}: unsupported catalog format {suffix or '(none)'!r}; "
+            f"use {' or '.join(FILE_FORMATS)}"
+        )
+    return suffix
+
+
+__all__ = [
+    "DEFAULT_REFERENCE_DATE",
+    "Catalog",
+    "CatalogError",
+    "generate_catalog",
+    "load_catalog",
+]

@@ -1,0 +1,82 @@
+"""`Items`: a cheap, read-only view of some catalog rows, column by column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+#: The columns every `Items` view offers (DESIGN §2).
+ITEM_COLUMNS = (
+    "product_id",
+    "name",
+    "category",
+    "subcategory",
+    "brand",
+    "color",
+    "price",
+    "quality_score",
+    "popularity",
+    "days_since_release",
+    "times_shown",
+)
+
+
+class Items:
+    """The shown items (or the candidates): ``items["price"]`` is one value per item.
+
+    Columns are sliced from the catalog on access, so building a view costs nothing and a
+    shopper model can never change the catalog through it. ``len(items)`` is the number of
+    items, not the number of columns.
+    """
+
+    __slots__ = ("_columns", "_index", "_times_shown")
+
+    def __init__(
+        self,
+        columns: Mapping[str, np.ndarray],
+        index: np.ndarray | None = None,
+        times_shown: np.ndarray | None = None,
+    ) -> None:
+        self._columns = columns
+        n = len(columns["product_id"]) if index is None else len(index)
+        self._index = index
+        if times_shown is None:
+            times_shown = np.zeros(n, dtype=np.int64)
+        elif len(times_shown) != n:
+            raise ValueError(f"times_shown has {len(times_shown)} values for {n} items")
+        self._times_shown = times_shown
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column == "times_shown":
+            return self._times_shown.copy()
+        try:
+            values = self._columns[column]
+        except KeyError:
+            raise KeyError(
+                f"Items has no column {column!r}; columns: {', '.join(self.columns)}"
+            ) from None
+        return values.copy() if self._index is None else values[self._index]
+
+    def __len__(self) -> int:
+        return len(self._times_shown)
+
+    def __contains__(self, column: object) -> bool:
+        return column == "times_shown" or column in self._columns
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self._columns.keys(), "times_shown")
+
+    def __repr__(self) -> str:
+        return f"Items({len(self)} items)"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Items:
+        """Build a view from plain columns, e.g. in a plugin's own tests."""
+        columns = {key: np.asarray(value) for key, value in data.items() if key != "times_shown"}
+        times = data.get("times_shown")
+        return cls(columns, None, None if times is None else np.asarray(times, dtype=np.int64))

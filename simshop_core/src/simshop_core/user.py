@@ -1,0 +1,66 @@
+"""The abstract shopper model every user plugin subclasses (DESIGN §2)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from simshop_core.items import Items
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What a shopper did on one page: one entry per shown item. ``bought`` ⊆ ``clicked``."""
+
+    clicked: np.ndarray  # bool
+    bought: np.ndarray  # bool
+    utility: np.ndarray  # float in [0, 1]
+
+
+class User(abc.ABC):
+    """A shopper model.
+
+    Subclasses set ``name`` (snake_case, unique) and ``description``, give every ``__init__``
+    parameter a default, and implement ``utility``. ``utility`` only looks: it may draw from
+    ``rng`` but never changes the shopper's state; memory of one's own is updated in ``react``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, *, click_threshold: float, buy_threshold: float) -> None:
+        if not 0.0 <= click_threshold <= buy_threshold <= 1.0:
+            raise ValueError(
+                "thresholds must satisfy 0 <= click_threshold <= buy_threshold <= 1, "
+                f"got {click_threshold} and {buy_threshold}"
+            )
+        self.click_threshold = float(click_threshold)
+        self.buy_threshold = float(buy_threshold)
+
+    def reset(self, rng: np.random.Generator) -> None:  # noqa: B027 - optional hook
+        """A new shopper of this type arrives: memory starts empty."""
+
+    @abc.abstractmethod
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        """One value in [0, 1] per item."""
+
+    def react(self, items: Items, rng: np.random.Generator) -> Reaction:
+        """Click where utility reaches the click threshold; buy a click with a probability
+        rising linearly from 0 at the click threshold to 1 at the buy threshold."""
+        utility = np.asarray(self.utility(items, rng), dtype=np.float64)
+        clicked = utility >= self.click_threshold
+        span = self.buy_threshold - self.click_threshold
+        # p_buy is clip((u - click) / span, 0, 1); no clip needed: only clicked items
+        # (p_buy >= 0) can be bought, and a uniform draw in [0, 1) is below any p_buy >= 1.
+        p_buy = (utility - self.click_threshold) / span if span > 0 else clicked
+        bought = clicked & (rng.random(len(utility)) < p_buy)
+        return Reaction(clicked=clicked, bought=bought, utility=utility)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(click_threshold={self.click_threshold}, "
+            f"buy_threshold={self.buy_threshold})"
+        )
