@@ -80,7 +80,9 @@ class Catalog:
     def __repr__(self) -> str:
         return f"Catalog({len(self)} items, reference_date={self.reference_date.isoformat()})"
 
-    def items(self, index: np.ndarray | None = None, times_shown: np.ndarray | None = None) -> Items:
+    def items(
+        self, index: np.ndarray | None = None, times_shown: np.ndarray | None = None
+    ) -> Items:
         """An `Items` view of the rows at ``index`` (every row if None)."""
         return Items(self.columns, index, times_shown)
 
@@ -205,9 +207,7 @@ def generate_catalog(
     popularity = rng.poisson(20 + 80 * quality).astype(np.int64)
     age_days = rng.integers(0, 731, size=n_items)
     release = np.datetime64(reference_date, "D") - age_days.astype("timedelta64[D]")
-    names = [
-        f"{b} {fake.word().title()} {sub}" for b, sub in zip(brand, subcategory, strict=True)
-    ]
+    names = [f"{b} {fake.word().title()} {sub}" for b, sub in zip(brand, subcategory, strict=True)]
     descriptions = [fake.sentence(nb_words=10) for _ in range(n_items)]
     frame = pd.DataFrame(
         {
@@ -260,8 +260,12 @@ def validate_frame(raw: pd.DataFrame) -> tuple[pd.DataFrame, dt.date]:
     out["release_date"] = _parse_dates(raw, "release_date")
 
     _check(out, "price", out["price"] <= 0, "must be positive")
-    _check(out, "quality_score", (out["quality_score"] < 0) | (out["quality_score"] > 1),
-           "must be within [0, 1]")
+    _check(
+        out,
+        "quality_score",
+        (out["quality_score"] < 0) | (out["quality_score"] > 1),
+        "must be within [0, 1]",
+    )
     _check(out, "popularity", out["popularity"] < 0, "must not be negative")
     duplicated = out["product_id"].duplicated(keep="first")
     _check(out, "product_id", duplicated, "is a duplicate of an earlier row")

@@ -135,11 +135,15 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         n_items = len(self.catalog)
         _require(num_candidates >= 1, "num_candidates", num_candidates, "must be at least 1")
         _require(
-            num_candidates <= n_items, "num_candidates", num_candidates,
+            num_candidates <= n_items,
+            "num_candidates",
+            num_candidates,
             f"exceeds the catalog's {n_items} items",
         )
         _require(
-            1 <= slate_size <= num_candidates, "slate_size", slate_size,
+            1 <= slate_size <= num_candidates,
+            "slate_size",
+            slate_size,
             f"must be between 1 and num_candidates ({num_candidates})",
         )
         _require(n_last_clicks >= 1, "n_last_clicks", n_last_clicks, "must be at least 1")
@@ -147,12 +151,16 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             visits_per_shopper >= 1, "visits_per_shopper", visits_per_shopper, "must be at least 1"
         )
         _require(
-            candidate_pool in ("shopper", "session", "page"), "candidate_pool", candidate_pool,
+            candidate_pool in ("shopper", "session", "page"),
+            "candidate_pool",
+            candidate_pool,
             "must be 'shopper', 'session' or 'page'",
         )
         _require(
             render_mode is None or render_mode in self.metadata["render_modes"],
-            "render_mode", render_mode, "must be None or 'ansi'",
+            "render_mode",
+            render_mode,
+            "must be None or 'ansi'",
         )
         self.num_candidates = int(num_candidates)
         self.slate_size = int(slate_size)
@@ -169,14 +177,15 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.shoppers, self.shopper_names = _resolve_users(users)
         if user_types is None:
             user_types = sorted(get_registry().users)
-        self.user_types = tuple(t for t in user_types if t != OTHER) + (OTHER,)
+        self.user_types = (*(t for t in user_types if t != OTHER), OTHER)
         self._type_index = np.array(
             [self._type_slot(name) for name in self.shopper_names], dtype=np.int64
         )
         self._one_hot = np.eye(len(self.user_types), dtype=np.float32)
 
         self.vocabularies = {
-            c: list(vocabularies[c]) if vocabularies and c in vocabularies
+            c: list(vocabularies[c])
+            if vocabularies and c in vocabularies
             else self.catalog.vocabulary(c)
             for c in CATEGORICAL_COLUMNS
         }
@@ -333,9 +342,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._candidate_int = self._int_table[:, pool]
         self._candidate_float = self._float_table[:, pool]
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("the visit has ended (or not begun): call reset() before step()")
         slate = self._decode(action)
@@ -436,7 +443,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         lines = [head]
         columns = self.catalog.columns
         for slot, row in enumerate(self._pool[page["slate"]]):
-            mark = "BUY  " if page["bought"][slot] else "click" if page["clicked"][slot] else "     "
+            mark = (
+                "BUY  " if page["bought"][slot] else "click" if page["clicked"][slot] else "     "
+            )
             lines.append(
                 f"  {mark} #{columns['product_id'][row]:<5} {columns['name'][row][:32]:<32} "
                 f"{columns['category'][row]:<12} {columns['price'][row]:>8.2f}  "
@@ -545,9 +554,7 @@ def _resolve_users(users: str | Sequence[str | User]) -> tuple[list[User], list[
             for name in registry.expand("user", user):
                 shoppers.append(registry.get("user", name).cls())
         else:
-            raise ValueError(
-                f"invalid ShopEnv option users: {user!r} is neither a name nor a User"
-            )
+            raise ValueError(f"invalid ShopEnv option users: {user!r} is neither a name nor a User")
     if not shoppers:
         raise ValueError("invalid ShopEnv option users: no shopper models given")
     return shoppers, [type(s).name for s in shoppers]

@@ -333,7 +333,7 @@ def _with_scores(results: list[CellResult]) -> list[CellResult]:
     """Add the normalised score (R − R_random) / (R_oracle − R_random), per user."""
     by_key = {(c.user, c.recommender): c for c in results}
     out = []
-    for (user, name), cell in sorted(by_key.items()):
+    for (user, _), cell in sorted(by_key.items()):
         low = by_key[(user, RANDOM)].mean_reward
         high = by_key[(user, ORACLE)].mean_reward
         gap = high - low

@@ -39,7 +39,12 @@ class Items:
         times_shown: np.ndarray | None = None,
     ) -> None:
         self._columns = columns
-        n = len(columns["product_id"]) if index is None else len(index)
+        if index is not None:
+            n = len(index)
+        elif times_shown is not None:
+            n = len(times_shown)
+        else:
+            n = len(next(iter(columns.values()))) if columns else 0
         self._index = index
         if times_shown is None:
             times_shown = np.zeros(n, dtype=np.int64)

@@ -1,0 +1,27 @@
+"""`freshness_looker`: wants what is new."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simshop_core import Items, User
+
+
+class FreshnessLooker(User):
+    """Utility ``exp(−decay · days_since_release)``: 1 on release day, halving every ~139 days."""
+
+    name = "freshness_looker"
+    description = "Prefers new releases: utility exp(−0.005 · days since release)"
+
+    def __init__(
+        self, *, decay: float = 0.005, click_threshold: float = 0.40, buy_threshold: float = 0.65
+    ) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+        if not decay >= 0:
+            raise ValueError(f"decay must be non-negative, got {decay}")
+        self.decay = float(decay)
+
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        days = items["days_since_release"].astype(np.float64, copy=False)
+        # min(…, 1): an item "released" after the reference date is as fresh as it gets.
+        return np.minimum(np.exp(-self.decay * days), 1.0)

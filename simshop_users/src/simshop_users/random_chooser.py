@@ -1,0 +1,20 @@
+"""`random_chooser`: no preference at all."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simshop_core import Items, User
+
+
+class RandomChooser(User):
+    """Utility ``U(0, 1)``, drawn afresh for every item on every look."""
+
+    name = "random_chooser"
+    description = "Has no taste: utility U(0, 1)"
+
+    def __init__(self, *, click_threshold: float = 0.85, buy_threshold: float = 0.97) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        return rng.random(len(items))

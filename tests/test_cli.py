@@ -1,0 +1,390 @@
+"""The `simshop` command, through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+import simshop_core
+from simshop_cli.main import SimshopGroup, cli
+from simshop_cli.registry import load_registry
+from simshop_core import PluginError, UnknownNameError, User, generate_catalog, hookimpl
+from simshop_core.catalog import CatalogError
+
+BUILT_IN_USERS = {
+    "brand_lover",
+    "cheap_seeker",
+    "familiarity_seeker",
+    "freshness_looker",
+    "random_chooser",
+    "value_optimizer",
+}
+BUILT_IN_RECOMMENDERS = {"random", "popularity"}
+
+
+@pytest.fixture
+def run() -> Any:
+    runner = CliRunner()
+
+    def _run(*args: str) -> Result:
+        return runner.invoke(cli, [str(a) for a in args])
+
+    return _run
+
+
+def assert_one_line_error(result: Result, exit_code: int | None = None) -> str:
+    """Non-zero exit, exactly one line of output (on stderr), no traceback: the line."""
+    assert result.exit_code != 0, result.output
+    if exit_code is not None:
+        assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # not an uncaught error
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+# --- the group ---------------------------------------------------------------------------------
+
+
+def test_version_is_simshop_core_version(run):
+    result = run("--version")
+    assert result.exit_code == 0
+    assert simshop_core.__version__ in result.output
+
+
+def all_command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple]:
+    paths = []
+    for name, command in group.commands.items():
+        paths.append((*prefix, name))
+        if isinstance(command, click.Group):
+            paths.extend(all_command_paths(command, (*prefix, name)))
+    return paths
+
+
+@pytest.mark.parametrize("path", [(), *all_command_paths()], ids=" ".join)
+def test_every_command_has_help(run, path):
+    result = run(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [("--bogus",), ("no-such-command",), ("catalog", "frob"), ("list-plugins", "--x")]
+)
+def test_usage_errors_are_one_line_with_exit_2(run, args):
+    assert_one_line_error(run(*args), exit_code=2)
+
+
+# A throwaway group with the same error handling as `simshop`: each kind of error once.
+@click.group(cls=SimshopGroup)
+def demo() -> None:
+    pass
+
+
+ERRORS: dict[str, Exception] = {
+    "unknown-name": UnknownNameError("unknown recommender 'nope'; available: popularity, random"),
+    "catalog": CatalogError("column 'price', row 3: -1.0 must be positive"),
+    "plugin": PluginError("plugin 'x' failed to load: boom"),
+    "value": ValueError("recommender 'random' is not trainable\nsecond line"),
+    "missing-file": FileNotFoundError(2, "No such file or directory", "models/ppo.zip"),
+    "bug": RuntimeError("a bug, not bad input"),
+}
+
+
+def _raiser(exc: Exception) -> click.Command:
+    def _raise() -> None:
+        raise exc
+
+    return click.Command(name=None, callback=_raise)
+
+
+for _name, _exc in ERRORS.items():
+    demo.add_command(_raiser(_exc), _name)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("unknown-name", "Error: unknown recommender 'nope'; available: popularity, random"),
+        ("catalog", "Error: column 'price', row 3: -1.0 must be positive"),
+        ("plugin", "Error: plugin 'x' failed to load: boom"),
+        ("value", "Error: recommender 'random' is not trainable"),
+        ("missing-file", "Error: models/ppo.zip: No such file or directory"),
+    ],
+)
+def test_user_errors_become_one_line_with_exit_1(command, expected):
+    result = CliRunner().invoke(demo, [command])
+    assert assert_one_line_error(result, exit_code=1) == expected
+
+
+def test_a_bug_is_not_disguised_as_bad_input():
+    result = CliRunner().invoke(demo, ["bug"])
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_simshop_debug_shows_the_original_exception(monkeypatch):
+    monkeypatch.setenv("SIMSHOP_DEBUG", "1")
+    result = CliRunner().invoke(demo, ["catalog"])
+    assert isinstance(result.exception, CatalogError)
+
+
+# --- list-plugins --------------------------------------------------------------------------------
+
+
+def test_list_plugins_table_shows_built_ins(run):
+    result = run("list-plugins")
+    assert result.exit_code == 0, result.output
+    for name in (*BUILT_IN_USERS, *BUILT_IN_RECOMMENDERS, "simshop-users", "simshop-recommenders"):
+        assert name in result.stdout
+    assert "Plugin load errors" not in result.stdout
+
+
+def test_list_plugins_json(run):
+    result = run("list-plugins", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"plugins", "errors"}
+    assert report["errors"] == []
+    plugins = {p["name"]: p for p in report["plugins"]}
+    for plugin in plugins.values():
+        assert set(plugin) == {"name", "distribution", "version", "users", "recommenders"}
+        for thing in plugin["users"] + plugin["recommenders"]:
+            assert set(thing) == {"name", "description"}
+            assert thing["description"], f"{thing['name']} has no description"
+    users = plugins["simshop-users"]
+    assert users["distribution"] == "simshop-users"
+    assert users["version"]
+    assert {u["name"] for u in users["users"]} == BUILT_IN_USERS
+    recommenders = plugins["simshop-recommenders"]["recommenders"]
+    assert {r["name"] for r in recommenders} >= BUILT_IN_RECOMMENDERS
+
+
+class CliShopper(User):
+    name = "cli_shopper"
+    description = "prints [as is] (no rich markup)"
+
+    def __init__(self, click_threshold: float = 0.5, buy_threshold: float = 0.8) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items: Any, rng: Any) -> np.ndarray:
+        return np.full(len(items), 0.5)
+
+
+class CliPlugin:
+    @hookimpl
+    def register_users(self, register: Any) -> None:
+        register(CliShopper)
+
+
+def test_list_plugins_shows_an_in_process_plugin(run, register_plugin):
+    register_plugin(CliPlugin(), "fake-cli")
+    report = json.loads(run("list-plugins", "--json").stdout)
+    [plugin] = [p for p in report["plugins"] if p["name"] == "fake-cli"]
+    assert plugin["distribution"] is None
+    assert plugin["users"] == [{"name": "cli_shopper", "description": CliShopper.description}]
+    assert plugin["recommenders"] == []
+    table = run("list-plugins").stdout
+    assert "fake-cli (registered in-process)" in table
+    assert CliShopper.description in table
+
+
+def test_list_plugins_with_a_broken_plugin_installed(run, fake_distribution):
+    fake_distribution("fake-broken-cli", "import simshop_no_such_dependency\n")
+    result = run("list-plugins")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "Plugin load errors" in result.stdout
+    assert "fake-broken-cli" in result.stdout
+    assert "simshop_no_such_dependency" in result.stdout
+    assert "cheap_seeker" in result.stdout  # everything else still listed
+
+    result = run("list-plugins", "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    [error] = report["errors"]
+    assert error["plugin"] == error["distribution"] == "fake-broken-cli"
+    assert "ModuleNotFoundError" in error["error"]
+    assert "fake-broken-cli" not in {p["name"] for p in report["plugins"]}
+
+
+def test_list_plugins_with_no_plugins(run, fresh_plugin_manager, monkeypatch):
+    monkeypatch.setenv("SIMSHOP_LOAD_PLUGINS", "")
+    result = run("list-plugins")
+    assert result.exit_code == 0
+    assert "No SimShop plugins" in result.stdout
+    assert json.loads(run("list-plugins", "--json").stdout) == {"plugins": [], "errors": []}
+
+
+def test_strict_mode_turns_a_broken_plugin_into_one_error_line(run, fake_distribution, monkeypatch):
+    fake_distribution("fake-broken-cli", "import simshop_no_such_dependency\n")
+    monkeypatch.setenv("SIMSHOP_STRICT_PLUGINS", "1")
+    line = assert_one_line_error(run("list-plugins"), exit_code=1)
+    assert "fake-broken-cli" in line
+
+
+def test_other_commands_warn_once_per_load_error(fake_distribution, capsys):
+    fake_distribution("fake-broken-one", "import simshop_no_such_dependency\n")
+    fake_distribution("fake-broken-two", "raise RuntimeError('needs\\na GPU')\n")
+    registry = load_registry()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("Warning: plugin 'fake-broken-") for line in lines)
+    assert "cheap_seeker" in registry.users  # and the command goes on
+
+
+# --- catalog generate / validate / show ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_catalog_generate_then_validate(run, tmp_path, suffix):
+    path = tmp_path / "sub" / f"catalog{suffix}"
+    result = run("catalog", "generate", "--items", "40", "--seed", "3", "--output", path)
+    assert result.exit_code == 0, result.output
+    assert str(path) in result.stdout
+    loaded = simshop_core.Catalog.load(path)
+    expected = generate_catalog(n_items=40, seed=3)
+    assert len(loaded) == 40
+    assert (loaded.columns["price"] == expected.columns["price"]).all()
+
+    result = run("catalog", "validate", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK: 40 items")
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_catalog_generate_is_reproducible(run, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    run("catalog", "generate", "--items", "25", "--seed", "7", "--output", a)
+    run("catalog", "generate", "--items", "25", "--seed", "7", "--output", b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_catalog_generate_writes_whole_or_nothing(run, tmp_path, monkeypatch):
+    def failing_to_csv(self: pd.DataFrame, path: Any, **kwargs: Any) -> None:
+        Path(path).write_text("product_id,na")  # half a file, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing_to_csv)
+    target = tmp_path / "catalog.csv"
+    line = assert_one_line_error(run("catalog", "generate", "--output", target), exit_code=1)
+    assert "No space left on device" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_catalog_show(run, tmp_path):
+    path = tmp_path / "catalog.csv"
+    generate_catalog(n_items=30, seed=0).save(path)
+    result = run("catalog", "show", path, "--rows", "4")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "First 4 of 30 products" in out
+    catalog = simshop_core.Catalog.load(path)
+    for category in catalog.vocabulary("category"):
+        assert category in out
+    assert f"{catalog.columns['price'].min():.2f}" in out  # the price range
+    assert "Products per category" in out
+
+    result = run("catalog", "show", path, "--rows", "0")
+    assert result.exit_code == 0
+    assert "products" not in result.stdout.split("Summary")[0]
+
+
+# Each bad catalog: a change to a good CSV (as a list of rows of strings) and what the error names.
+def _drop_column(rows: list[list[str]], column: str) -> list[list[str]]:
+    index = rows[0].index(column)
+    return [[v for i, v in enumerate(row) if i != index] for row in rows]
+
+
+def _set(rows: list[list[str]], row: int, column: str, value: str) -> list[list[str]]:
+    rows[row][rows[0].index(column)] = value
+    return rows
+
+
+BAD_CATALOGS = {
+    "missing column": (lambda r: _drop_column(r, "price"), "price"),
+    "NaN": (lambda r: _set(r, 3, "price", "nan"), "column 'price', row 3"),
+    "empty value": (lambda r: _set(r, 2, "quality_score", ""), "column 'quality_score', row 2"),
+    "not a number": (lambda r: _set(r, 2, "price", "cheap"), "column 'price', row 2"),
+    "zero price": (lambda r: _set(r, 4, "price", "0"), "column 'price', row 4"),
+    "negative price": (lambda r: _set(r, 1, "price", "-3.5"), "must be positive"),
+    "quality above 1": (lambda r: _set(r, 5, "quality_score", "1.2"), "column 'quality_score'"),
+    "quality below 0": (lambda r: _set(r, 5, "quality_score", "-0.1"), "within [0, 1]"),
+    "duplicate id": (lambda r: _set(r, 6, "product_id", r[1][0]), "column 'product_id', row 6"),
+    "bad date": (lambda r: _set(r, 2, "release_date", "yesterday"), "column 'release_date'"),
+    "header only": (lambda r: r[:1], "no rows"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CATALOGS)
+@pytest.mark.parametrize("command", ["validate", "show"])
+def test_bad_catalog_is_one_error_line(run, tmp_path, case, command):
+    change, expected = BAD_CATALOGS[case]
+    good = tmp_path / "good.csv"
+    generate_catalog(n_items=10, seed=0).save(good)
+    rows = [line.split(",") for line in good.read_text().splitlines()]
+    assert all(len(row) == len(rows[0]) for row in rows)  # no quoted commas in this catalog
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(",".join(row) for row in change(rows)) + "\n")
+
+    line = assert_one_line_error(run("catalog", command, bad), exit_code=1)
+    assert expected in line
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.csv", "", "empty"),
+        ("catalog.txt", "product_id\n1\n", "unsupported catalog format '.txt'"),
+        ("catalog", "product_id\n1\n", "unsupported catalog format"),
+        ("broken.parquet", "not parquet at all", "cannot be read as parquet"),
+        ("missing.csv", None, "does not exist"),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "show"])
+def test_bad_catalog_file_is_one_error_line(run, tmp_path, name, content, expected, command):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    line = assert_one_line_error(run("catalog", command, path), exit_code=1)
+    assert expected in line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--items", "0"), "'--items'"),
+        (("--items", "-5"), "'--items'"),
+        (("--items", "abc"), "'--items'"),
+        (("--seed", "x"), "'--seed'"),
+        (("--output", "catalog.txt"), "unsupported suffix '.txt'"),
+    ],
+)
+def test_catalog_generate_bad_option_is_exit_2(run, tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    full = ["--output", "catalog.csv", *args] if "--output" not in args else list(args)
+    line = assert_one_line_error(run("catalog", "generate", *full), exit_code=2)
+    assert expected in line
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_catalog_generate_requires_output(run):
+    line = assert_one_line_error(run("catalog", "generate"), exit_code=2)
+    assert "--output" in line
+
+
+def test_catalog_show_bad_rows(run, tmp_path):
+    path = tmp_path / "catalog.csv"
+    generate_catalog(n_items=5, seed=0).save(path)
+    assert_one_line_error(run("catalog", "show", path, "--rows", "-1"), exit_code=2)

@@ -1,0 +1,132 @@
+"""Installing a plugin for real, and what `simshop list-plugins` imports, in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "simshop-example-plugin"
+HEAVY = ("torch", "stable_baselines3", "streamlit", "wandb")
+
+
+def simshop_command() -> list[str]:
+    """The installed console script, or ``python -m simshop_cli`` if there is none."""
+    script = Path(sys.executable).parent / "simshop"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "simshop_cli"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIMSHOP_", "PYTHON"))}
+    return {**env, **extra}
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_pip_installed_example_plugin_is_listed(tmp_path):
+    assert (EXAMPLE / "pyproject.toml").is_file(), f"{EXAMPLE} is missing"
+    # Build from a copy so that setuptools' egg-info and build/ never land in the repo.
+    source = tmp_path / "src"
+    shutil.copytree(
+        EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    target = tmp_path / "site"
+    pip = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",  # offline: everything it needs is already installed
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert pip.returncode == 0, pip.stderr
+
+    env = clean_env(PYTHONPATH=str(target))
+    result = run([*simshop_command(), "list-plugins", "--json"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [plugin] = [p for p in report["plugins"] if p["distribution"] == "simshop-example-plugin"]
+    assert plugin["name"] == "simshop-example-plugin"
+    assert plugin["version"]
+    assert "example_impulse_buyer" in {u["name"] for u in plugin["users"]}
+    assert "example_cheapest_first" in {r["name"] for r in plugin["recommenders"]}
+    assert report["errors"] == []
+
+
+# Runs `list-plugins` in-process in a fresh interpreter and reports what got imported.
+IMPORTS_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import simshop_core
+    from click.testing import CliRunner
+    from simshop_cli.main import cli
+
+    # Importing loads no plugin: that happens on first use.
+    loaded_on_import = simshop_core.get_plugin_manager.cache_info().currsize
+    result = CliRunner().invoke(cli, ["list-plugins"])
+    print(json.dumps({
+        "exit_code": result.exit_code,
+        "output": result.output,
+        "loaded_on_import": loaded_on_import,
+        "modules": sorted({name.split(".")[0] for name in sys.modules}),
+    }))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict:
+    result = run([sys.executable, "-c", IMPORTS_PROBE], clean_env(), ROOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_list_plugins_imports_no_heavy_dependency(probe):
+    assert probe["exit_code"] == 0, probe["output"]
+    assert "random" in probe["output"]  # the plugins really were loaded and listed
+    assert not set(HEAVY) & set(probe["modules"])
+
+
+def test_list_plugins_does_not_import_pandas(probe):
+    assert "pandas" not in probe["modules"]  # slow to import, and nothing there needs it
+
+
+def test_importing_loads_no_plugins(probe):
+    assert probe["loaded_on_import"] == 0
+
+
+def test_simshop_command_imports_no_heavy_dependency(tmp_path):
+    # Python's own import profiler, on the real console script: one line per imported module.
+    result = run(
+        [*simshop_command(), "list-plugins"], clean_env(PYTHONPROFILEIMPORTTIME="1"), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"simshop_cli", "simshop_core", "pluggy"} <= imported  # the profile is really there
+    assert not set(HEAVY) & imported
+    assert "pandas" not in imported
