@@ -158,6 +158,9 @@ def test_brand_lover_draws_fixed_weights_from_its_preference_seed() -> None:
     assert set(user.color_weights) == set(COLORS)
     values = [*user.brand_weights.values(), *user.color_weights.values()]
     assert all(0.0 <= w <= 1.0 for w in values)
+    # A few favourites, most brands near indifferent (Beta(0.25, 1) has median 1/16).
+    assert np.median(list(user.brand_weights.values())) < 0.25
+    assert max(user.brand_weights.values()) > 0.5
     # Fixed for the model: every shopper of the type shares them, whatever rng they get.
     again = BrandLover()
     again.reset(rng(99))

@@ -7,12 +7,16 @@ descriptions and error messages are arbitrary text (``[...]`` must print as it i
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.text import Text
 
 
 def stdout() -> Console:
-    return Console(highlight=False, markup=False, emoji=False)
+    # Piped or captured output has no terminal width to fit: let tables keep whole names.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, markup=False, emoji=False, width=width)
 
 
 def stderr() -> Console:

@@ -13,6 +13,7 @@ import click
 
 from simshop_cli.catalog_cmd import catalog
 from simshop_cli.errors import one_line_usage_error, to_click_exception
+from simshop_cli.evaluate_cmd import evaluate
 from simshop_cli.plugins_cmd import list_plugins
 
 
@@ -77,6 +78,7 @@ def cli() -> None:
 
 cli.add_command(list_plugins)
 cli.add_command(catalog)
+cli.add_command(evaluate)
 
 
 if __name__ == "__main__":

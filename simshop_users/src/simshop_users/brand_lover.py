@@ -17,7 +17,7 @@ class BrandLover(User):
     """Utility ``0.7·brand_weight + 0.3·colour_weight + U(−noise, noise)``, clipped to [0, 1].
 
     The weights are fixed for the model, so every shopper of this type shares them: given as
-    dicts, or drawn once from ``preference_seed`` (U(0, 1) per catalog brand, then per colour,
+    dicts, or drawn once from ``preference_seed`` (Beta(0.25, 1) per catalog brand, then per colour,
     so giving ``brand_weights`` does not change the drawn colour weights). A brand or colour
     without a weight counts 0: an unknown brand earns no loyalty.
     """
@@ -43,8 +43,15 @@ class BrandLover(User):
             from simshop_core.catalog import BRANDS, COLORS
 
             prefs = np.random.default_rng(preference_seed)
-            drawn_brands = dict(zip(BRANDS, prefs.random(len(BRANDS)).tolist(), strict=True))
-            drawn_colors = dict(zip(COLORS, prefs.random(len(COLORS)).tolist(), strict=True))
+            # Beta(0.25, 1) (= U⁴): most weights near 0 and a few favourites, like the
+            # prototype's hand-set weights; uniform weights made a "brand lover" who clicks
+            # three random items in four.
+            drawn_brands = dict(
+                zip(BRANDS, prefs.beta(0.25, 1.0, len(BRANDS)).tolist(), strict=True)
+            )
+            drawn_colors = dict(
+                zip(COLORS, prefs.beta(0.25, 1.0, len(COLORS)).tolist(), strict=True)
+            )
             brand_weights = drawn_brands if brand_weights is None else brand_weights
             color_weights = drawn_colors if color_weights is None else color_weights
         self.preference_seed = int(preference_seed)
