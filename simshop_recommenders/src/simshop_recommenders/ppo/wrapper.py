@@ -1,0 +1,117 @@
+"""The training view of `ShopEnv`: a flat observation and an ordered-slate action.
+
+stable-baselines3 takes neither nested ``Dict`` observations nor a k-hot action with a
+Plackett–Luce distribution, so this wrapper gives it
+
+- an observation that is a flat ``Dict`` of five float32 ``Box`` es: ``user_type``,
+  ``session`` (5 fields), ``candidates`` and ``history`` (one row per item, the columns of
+  `ITEM_COLUMNS`) and ``history_mask``. Values stay raw — normalisation is the policy's job —
+  and ``product_id`` is left out so that a policy cannot memorise catalog rows;
+- an action that is the ordered slate, ``MultiDiscrete([num_candidates] * slate_size)``.
+
+`flatten_observation` is also what `PPORecommender.recommend` uses at inference, so training
+and inference see the same input (sb3-contrib's masking FAQ is the cautionary tale).
+No torch here: the wrapper is plain NumPy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from simshop_core.env import SESSION_FIELDS, ShopEnv
+
+#: Per-item columns of the flat ``candidates`` and ``history`` arrays, in this order.
+ITEM_COLUMNS = (
+    "price",
+    "quality_score",
+    "popularity",
+    "days_since_release",
+    "times_shown",
+    "category",
+    "subcategory",
+    "brand",
+    "color",
+)
+NUMERIC_COLUMNS = ("price", "quality_score", "popularity", "days_since_release")
+OBSERVATION_KEYS = ("user_type", "session", "candidates", "history", "history_mask")
+
+
+def flat_observation_space(env_space: spaces.Dict) -> spaces.Dict:
+    """The flat space matching `flatten_observation`, with the env's (finite) bounds."""
+    candidates, history = env_space["candidates"], env_space["history"]
+    n, h = candidates["price"].shape[0], history["price"].shape[0]
+
+    def item_bounds(item_space: spaces.Dict) -> np.ndarray:
+        # Prices, popularity and ages are unbounded here (the env's bounds come from its
+        # catalog), so that a model resumed or evaluated on another catalog with the same
+        # vocabularies still has the same observation space.
+        return np.array(
+            [np.inf if c in NUMERIC_COLUMNS else float(item_space[c].high.max())
+             for c in ITEM_COLUMNS],
+            np.float32,
+        )
+
+    session_high = np.array(
+        [float(env_space["session"][f].high) for f in SESSION_FIELDS], dtype=np.float32
+    )
+    n_types = env_space["user_type"].shape[0]
+    return spaces.Dict(
+        {
+            "user_type": spaces.Box(0.0, 1.0, (n_types,), np.float32),
+            "session": spaces.Box(np.zeros(5, np.float32), session_high, dtype=np.float32),
+            "candidates": spaces.Box(
+                np.zeros((n, len(ITEM_COLUMNS)), np.float32),
+                np.tile(item_bounds(candidates), (n, 1)),
+                dtype=np.float32,
+            ),
+            "history": spaces.Box(
+                np.zeros((h, len(ITEM_COLUMNS)), np.float32),
+                np.tile(item_bounds(history), (h, 1)),
+                dtype=np.float32,
+            ),
+            "history_mask": spaces.Box(0.0, 1.0, (h,), np.float32),
+        }
+    )
+
+
+def _item_block(fields: dict[str, np.ndarray]) -> np.ndarray:
+    return np.stack([fields[c] for c in ITEM_COLUMNS], axis=-1, dtype=np.float32)
+
+
+def flatten_observation(observation: dict[str, Any]) -> dict[str, np.ndarray]:
+    """`ShopEnv`'s nested observation → the flat dict the policy takes (float32 arrays)."""
+    session = observation["session"]
+    return {
+        "user_type": np.asarray(observation["user_type"], dtype=np.float32),
+        "session": np.array([session[f] for f in SESSION_FIELDS], dtype=np.float32),
+        "candidates": _item_block(observation["candidates"]),
+        "history": _item_block(observation["history"]),
+        "history_mask": np.asarray(observation["history"]["mask"], dtype=np.float32),
+    }
+
+
+class SlateTrainingEnv(gym.Wrapper):
+    """`ShopEnv` with the flat observation and the ordered-slate action (see the module)."""
+
+    def __init__(self, env: ShopEnv) -> None:
+        super().__init__(env)
+        shop: ShopEnv = env.unwrapped  # type: ignore[assignment]
+        self.num_candidates = shop.num_candidates
+        self.slate_size = shop.slate_size
+        self.observation_space = flat_observation_space(shop.observation_space)
+        self.action_space = spaces.MultiDiscrete([self.num_candidates] * self.slate_size)
+
+    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        return flatten_observation(observation), info
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        slate = np.asarray(action, dtype=np.int64).reshape(-1)
+        k_hot = np.zeros(self.num_candidates, dtype=np.int8)
+        k_hot[slate] = 1  # the env checks there are exactly k distinct items
+        observation, reward, terminated, truncated, info = self.env.step(k_hot)
+        return flatten_observation(observation), reward, terminated, truncated, info

@@ -1,0 +1,64 @@
+"""Product cards: the Markdown of one shown item, with its click or buy marked."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from simshop_ui.session import ShownItem
+
+Status = Literal["bought", "clicked", "ignored"]
+
+CATEGORY_EMOJI = {
+    "Electronics": "📱",
+    "Clothing": "👕",
+    "Home": "🏠",
+    "Sports": "⚽",
+    "Beauty": "💄",
+    "Books": "📚",
+    "Toys": "🧸",
+}
+OTHER_EMOJI = "🛍️"
+
+_BADGES: dict[Status, str] = {
+    "bought": ":green-badge[🛒 bought]",
+    "clicked": ":blue-badge[👆 clicked]",
+    "ignored": ":gray-badge[not clicked]",
+}
+# Markdown (and Streamlit's `$…$` LaTeX) would otherwise reinterpret catalog text.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|$~:])")
+
+
+def category_emoji(category: str) -> str:
+    """The category's emoji (a shopping bag for a category the app does not know)."""
+    return CATEGORY_EMOJI.get(category, OTHER_EMOJI)
+
+
+def status(item: ShownItem) -> Status:
+    if item.bought:
+        return "bought"
+    return "clicked" if item.clicked else "ignored"
+
+
+def escape(text: str) -> str:
+    """Text shown literally by ``st.markdown``."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def card_markdown(item: ShownItem) -> str:
+    """The card's body: emoji, name, reaction, price, brand, colour, quality, release, exposures."""
+    shown = "first time shown" if item.times_shown == 0 else f"shown {item.times_shown}× before"
+    return "  \n".join(
+        [
+            f"## {category_emoji(item.category)}",
+            f"**{escape(item.name)}**",
+            _BADGES[status(item)],
+            f"**\\${item.price:,.2f}** · {escape(item.brand)} · {escape(item.color)}",
+            f"{escape(item.category)} › {escape(item.subcategory)}",
+            f"quality {item.quality:.2f} · released {item.release_date}",
+            f"{shown} · utility {item.utility:.2f}",
+        ]
+    )
+
+
+__all__ = ["CATEGORY_EMOJI", "card_markdown", "category_emoji", "escape", "status"]

@@ -1,0 +1,148 @@
+"""The compare page: an evaluation grid through `simshop_core.evaluate`, as a table and a chart.
+
+The numbers are `evaluate`'s own (nothing is recomputed here), so they equal what
+``simshop evaluate`` prints for the same shoppers, recommenders, episodes and seed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from simshop_core.catalog import Catalog
+from simshop_core.evaluation import ORACLE, RANDOM, EvaluationResult, evaluate
+from simshop_ui.session import recommender_label
+
+#: The table's columns, in order (names as in `CellResult`).
+TABLE_COLUMNS = (
+    "user",
+    "recommender",
+    "mean_reward",
+    "ci_low",
+    "ci_high",
+    "ctr",
+    "btr",
+    "normalised_score",
+    "visits",
+    "shoppers",
+    "mean_length",
+)
+
+
+def check_specs(recommenders: Sequence[str]) -> None:
+    """One model per recommender: `evaluate` labels cells by name, so two would collide."""
+    seen: dict[str, str] = {}
+    for spec in recommenders:
+        label = recommender_label(spec)
+        if label in seen and seen[label] != spec:
+            raise ValueError(
+                f"choose one model per recommender: {seen[label]!r} and {spec!r} "
+                f"would both be reported as {label!r}"
+            )
+        seen[label] = spec
+
+
+def cell_labels(recommenders: Sequence[str]) -> list[str]:
+    """The recommenders a grid reports: the chosen ones plus random and the oracle."""
+    return sorted({ORACLE, RANDOM, *(recommender_label(spec) for spec in recommenders)})
+
+
+def total_episodes(users: Sequence[str], recommenders: Sequence[str], episodes: int) -> int:
+    return len(users) * len(cell_labels(recommenders)) * episodes
+
+
+def run_comparison(
+    users: Sequence[str],
+    recommenders: Sequence[str],
+    episodes: int,
+    seed: int,
+    catalog: Catalog | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> EvaluationResult:
+    """`evaluate` with ``progress(fraction done)`` instead of episode counts."""
+    if not users:
+        raise ValueError("choose at least one shopper")
+    check_specs(recommenders)
+    total = total_episodes(users, recommenders, episodes)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(min(done / total, 1.0))
+
+    return evaluate(
+        recommenders=list(recommenders),
+        users=list(users),
+        episodes=episodes,
+        seed=seed,
+        catalog=catalog,
+        progress=tick,
+    )
+
+
+def results_frame(result: EvaluationResult) -> pd.DataFrame:
+    """The table, one row per (shopper, recommender), values unrounded."""
+    return result.to_frame()[list(TABLE_COLUMNS)]
+
+
+def cli_command(
+    users: Sequence[str], recommenders: Sequence[str], episodes: int, seed: int
+) -> str:
+    """The ``simshop evaluate`` line that prints the same numbers."""
+    args = [
+        "simshop",
+        "evaluate",
+        "--recommenders",
+        ",".join(recommenders) or RANDOM,
+        "--users",
+        ",".join(users),
+        "--episodes",
+        str(episodes),
+        "--seed",
+        str(seed),
+    ]
+    return shlex.join(args)
+
+
+def reward_chart(frame: pd.DataFrame) -> Any:
+    """Mean reward per recommender, grouped by shopper, with 95% CI error bars."""
+    import altair as alt
+
+    data = frame.assign(ci="±" + ((frame["ci_high"] - frame["ci_low"]) / 2).round(3).astype(str))
+    base = alt.Chart(data).encode(
+        x=alt.X("user:N", title="shopper"),
+        xOffset=alt.XOffset("recommender:N"),
+        color=alt.Color("recommender:N", title="recommender"),
+    )
+    tooltip = [
+        "user:N",
+        "recommender:N",
+        alt.Tooltip("mean_reward:Q", format=".3f", title="mean reward"),
+        alt.Tooltip("ci:N", title="95% CI"),
+        alt.Tooltip("normalised_score:Q", format=".2f", title="normalised score"),
+    ]
+    bars = base.mark_bar().encode(
+        y=alt.Y("mean_reward:Q", title="mean reward per visit"), tooltip=tooltip
+    )
+    # A cell with one shopper has no CI (NaN): its bar simply has no whisker.
+    whiskers = base.mark_errorbar(ticks=True, color="black").encode(
+        y=alt.Y("ci_low:Q", title="mean reward per visit"), y2="ci_high:Q"
+    )
+    return alt.layer(bars, whiskers).properties(height=320)
+
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "cell_labels",
+    "check_specs",
+    "cli_command",
+    "results_frame",
+    "reward_chart",
+    "run_comparison",
+    "total_episodes",
+]
