@@ -109,7 +109,7 @@ def test_a_plugin_recommender_is_evaluated_by_name(register_plugin, catalog) -> 
 
 
 def test_unknown_names_list_what_exists() -> None:
-    with pytest.raises(ValueError, match="unknown recommender 'nope'; available: .*popularity"):
+    with pytest.raises(ValueError, match=r"unknown recommender 'nope'; available: .*popularity"):
         evaluate("nope", ["cheap_seeker"], episodes=1)
     with pytest.raises(ValueError, match="unknown shopper model 'nobody'"):
         evaluate("random", "nobody", episodes=1)
