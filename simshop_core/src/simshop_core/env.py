@@ -195,6 +195,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             for c in CATEGORICAL_COLUMNS
         }
         self._features = self._feature_table()
+        self._columns = self.catalog.columns
         self.observation_space = self._make_observation_space()
         self.action_space = SlateSpace(self.num_candidates, self.slate_size)
 
@@ -315,7 +316,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._buys = 0
         self._streak = 0
         self._reward = 0.0
-        self._visit_shown = np.zeros(len(self.catalog), dtype=np.int64)
+        self._exposures[1] = 0
         self._last_page = None
         self._done = False
         return self._observation(), self._info()
@@ -329,7 +330,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._shopper_id = self._shopper_count
         self._visits_left = self.visits_per_shopper
         self._visit = 0
-        self._shown = np.zeros(len(self.catalog), dtype=np.int64)
+        self._exposures = np.zeros((2, len(self.catalog)), dtype=np.int64)
         # Click history as catalog rows, newest last; empty slots (mask 0) come first.
         n = self.n_last_clicks
         self._history_rows = np.full(n, len(self.catalog), dtype=np.int64)
@@ -349,16 +350,14 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             raise RuntimeError("the visit has ended (or not begun): call reset() before step()")
         slate = self._decode(action)
         rows = self._pool[slate]
-        times_shown = self._shown[rows]
-        reaction = self._shopper.react(
-            Items(self.catalog.columns, rows, times_shown), self.np_random
-        )
+        # Row 0: this shopper's exposures so far; row 1: earlier exposures in this visit.
+        times_shown, repeats = counts = self._exposures[:, rows]
+        reaction = self._shopper.react(Items(self._columns, rows, times_shown), self.np_random)
         clicked, bought, utility = reaction.clicked, reaction.bought, reaction.utility
         if not len(clicked) == len(bought) == len(utility) == len(rows):
             raise ValueError(f"{type(self._shopper).__name__}.react returned the wrong lengths")
-        repeats = self._visit_shown[rows]
-        self._shown[rows] = times_shown + 1  # slate items are distinct: no double counting
-        self._visit_shown[rows] = repeats + 1
+        seen = counts + 1
+        self._exposures[:, rows] = seen  # slate items are distinct: no double counting
 
         k = self.slate_size
         clicks = int(np.count_nonzero(clicked))
@@ -373,7 +372,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             - w.page * self._page
         )
         if clicks:
-            self._remember(rows[clicked], times_shown[clicked] + 1)
+            self._remember(rows[clicked], seen[0][clicked])
         self._clicks += clicks
         self._buys += buys
         self._streak = 0 if clicks else self._streak + 1
@@ -387,7 +386,13 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
         truncated = not terminated and self._page >= limits.pages
         info = {
-            **self._info(),
+            "shopper_id": self._shopper_id,
+            "user_type": self.shopper_names[self._shopper_slot],
+            "visit": self._visit,
+            "page": self._page,
+            "total_clicks": self._clicks,
+            "total_buys": self._buys,
+            "total_reward": self._reward,
             "product_ids": self._int_table[0, rows],
             "slate": slate,
             "clicked": clicked,
@@ -419,7 +424,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     def candidate_items(self) -> Items:
         """The current candidates as an `Items` view (with this shopper's exposures)."""
-        return Items(self.catalog.columns, self._pool, self._shown[self._pool])
+        return Items(self._columns, self._pool, self._exposures[0, self._pool])
 
     def candidate_rows(self) -> np.ndarray:
         """Catalog row of each candidate."""
@@ -495,7 +500,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         # Fresh arrays every call (callers keep observations; gymnasium's checker insists),
         # made as one copy per dtype block with a view per field: this is the hot path.
         c_int = self._candidate_int.copy()
-        c_int[1] = self._shown[self._pool]
+        c_int[1] = self._exposures[0, self._pool]
         h_int, h_float, h_mask = self._history_blocks()
         return {
             "user_type": self._user_obs.copy(),
