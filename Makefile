@@ -24,9 +24,11 @@ demo: install
 	$(BIN)/simshop catalog generate --items 250 --seed 0 --output runs/catalog.csv
 	$(BIN)/simshop catalog show runs/catalog.csv
 
-# Chromium for the browser test (Debian packages; needs root or sudo).
+# Chromium for the browser test, and an emoji font for the product cards (Debian packages;
+# needs root or sudo).
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	command -v chromium >/dev/null && fc-list | grep -qi "noto color emoji" || \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji)
 
 lint: install
 	$(BIN)/ruff check .

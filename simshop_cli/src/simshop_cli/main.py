@@ -15,6 +15,7 @@ from simshop_cli.catalog_cmd import catalog
 from simshop_cli.errors import one_line_usage_error, to_click_exception
 from simshop_cli.evaluate_cmd import evaluate
 from simshop_cli.plugins_cmd import list_plugins
+from simshop_cli.ui_cmd import ui
 
 
 class SimshopGroup(click.Group):
@@ -78,6 +79,7 @@ def cli() -> None:
 
 cli.add_command(list_plugins)
 cli.add_command(catalog)
+cli.add_command(ui)
 cli.add_command(evaluate)
 
 

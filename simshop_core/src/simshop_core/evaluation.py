@@ -255,17 +255,20 @@ def evaluate(
     registry = get_registry()
     user_list = registry.expand("user", users)
     specs = _recommender_specs(recommenders)
-    built = {label: spec for label, spec in specs.items() if isinstance(spec, Recommender)}
-    for label, spec in specs.items():  # load saved models once, in this process
-        if isinstance(spec, str) and ":" in spec:
-            built[label] = make_recommender(spec)
+    # Built once here: trained models say which env they need (their env_options), and a
+    # saved model is loaded once per process rather than once per cell.
+    built = {
+        label: spec if isinstance(spec, Recommender) else make_recommender(spec)
+        for label, spec in specs.items()
+        if label != ORACLE
+    }
     options = merged_env_options(list(built.values()), env_options)
     catalog = load_catalog(catalog)
     cells = []
     for user in user_list:
         for label, spec in sorted(specs.items()):
             env_seed, rec_seed = cell_seeds(seed, user, label)
-            # In-process, a saved model is loaded once; a worker process loads it from its spec.
+            # A worker process builds its own from the spec.
             use = built.get(label, spec) if jobs == 1 else spec
             cells.append(_Cell(user, use, label, episodes, env_seed, rec_seed, options))
 

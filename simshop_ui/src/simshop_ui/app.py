@@ -79,11 +79,13 @@ def sidebar(registry: Registry) -> tuple[str, str, int] | None:
         st.divider()
         st.button(
             "Reload plugins",
+            key="reload_plugins",
             on_click=reload_plugins,
             width="stretch",
             help="The plugin list is cached: press this after `pip install`-ing a plugin.",
         )
-        plugins = len({e.plugin for e in [*registry.users.values(), *registry.recommenders.values()]})
+        entries = [*registry.users.values(), *registry.recommenders.values()]
+        plugins = len({entry.plugin for entry in entries})
         st.caption(
             f"{len(users)} shoppers and {len(recommenders) - 1} recommenders from "
             f"{plugins} plugin(s). Installed a plugin while the app runs? Reload plugins."
@@ -189,7 +191,8 @@ def session_view(choice: tuple[str, str, int] | None, catalog: Catalog) -> None:
     metrics[5].metric("Buys", session.total_buys)
 
     st.html(CARD_STYLE)
-    for slot, (column, item) in enumerate(zip(st.columns(len(page.items)), page.items, strict=True)):
+    columns = st.columns(len(page.items))
+    for slot, (column, item) in enumerate(zip(columns, page.items, strict=True)):
         with column.container(border=True, key=f"card-{slot}-{cards.status(item)}"):
             st.markdown(cards.card_markdown(item))
 
@@ -243,7 +246,9 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
     )
     seed = int(right.number_input("Seed", min_value=0, value=0, step=1, key="compare_seed"))
     st.caption("The same numbers from the command line:")
-    st.code(compare.cli_command(chosen_users, chosen, episodes, seed), language="bash")
+    st.code(
+        compare.cli_command(chosen_users, chosen, episodes, seed), language="bash", wrap_lines=True
+    )
 
     if st.button("Run comparison", key="compare_run", type="primary", disabled=not chosen_users):
         bar = st.progress(0.0, text="Running the evaluation grid …")
@@ -278,7 +283,7 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
     st.dataframe(
         frame,
         hide_index=True,
-        key="compare_table",
+        height=38 + 35 * len(frame),  # every row, no inner scrolling
         column_config={
             "mean_reward": number("mean reward", format="%.3f"),
             "ci_low": number("95% CI low", format="%.3f"),

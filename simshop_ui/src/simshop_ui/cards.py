@@ -25,8 +25,9 @@ _BADGES: dict[Status, str] = {
     "clicked": ":blue-badge[👆 clicked]",
     "ignored": ":gray-badge[not clicked]",
 }
-# Markdown (and Streamlit's `$…$` LaTeX) would otherwise reinterpret catalog text.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|$~:])")
+# Inline Markdown, Streamlit's `$…$` LaTeX and `:color[…]` directives would otherwise
+# reinterpret catalog text (and plugin error messages).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#$~|:])")
 
 
 def category_emoji(category: str) -> str:

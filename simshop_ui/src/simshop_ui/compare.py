@@ -90,9 +90,7 @@ def results_frame(result: EvaluationResult) -> pd.DataFrame:
     return result.to_frame()[list(TABLE_COLUMNS)]
 
 
-def cli_command(
-    users: Sequence[str], recommenders: Sequence[str], episodes: int, seed: int
-) -> str:
+def cli_command(users: Sequence[str], recommenders: Sequence[str], episodes: int, seed: int) -> str:
     """The ``simshop evaluate`` line that prints the same numbers."""
     args = [
         "simshop",

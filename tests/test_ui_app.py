@@ -1,0 +1,443 @@
+"""The Streamlit app through `AppTest` (in-process, no browser), its modules, and `simshop ui`.
+
+AppTest runs the script in this process, so a fake plugin registered with the plugin manager
+shows up in the app; the app's `st.cache_resource` cache is cleared around every test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit as st
+from click.testing import CliRunner
+from streamlit.testing.v1 import AppTest
+
+from simshop_core import Recommender, User, evaluate, get_registry, hookimpl
+from simshop_core.evaluation import ORACLE
+from simshop_ui import APP_PATH, cards, choices, compare, training
+from simshop_ui.session import Session, ShownItem
+
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def clear_streamlit_cache() -> Iterator[None]:
+    # The app caches the plugin registry process-wide: each test starts from what is
+    # registered at its start, and leaves nothing behind.
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app() -> AppTest:
+    return AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT)
+
+
+def run(target: Any) -> AppTest:
+    """Run the app (``target`` is the AppTest or a widget just changed) and check it ran clean."""
+    at = target.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def cards_shown(at: AppTest) -> list[str]:
+    return [c.key for c in at.container if c.key and c.key.startswith("card-")]
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}"
+    return values[0]
+
+
+# --- fakes -----------------------------------------------------------------------------------
+
+
+class LikesEverything(User):
+    name = "ui_test_shopper"
+    description = "UI test shopper: likes everything a bit"
+
+    def __init__(self, *, click_threshold: float = 0.5, buy_threshold: float = 0.9) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items: Any, rng: np.random.Generator) -> np.ndarray:
+        return np.full(len(items), 0.6)
+
+
+class FirstK(Recommender):
+    name = "ui_test_first_k"
+    description = "UI test recommender: the first k candidates"
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        return np.arange(k)
+
+
+class Trainable(Recommender):
+    """Stands in for ppo: trainable, loads saved models, brings its own env options."""
+
+    name = "ui_test_trainable"
+    description = "UI test trainable recommender"
+    trainable = True
+    loaded: ClassVar[list[str]] = []
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+
+    @classmethod
+    def load(cls, path: str) -> Trainable:
+        cls.loaded.append(str(path))
+        return cls(path)
+
+    @property
+    def env_options(self) -> dict[str, Any]:
+        return {"slate_size": 3, "num_candidates": 20}
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        return np.arange(k)
+
+
+class FakePlugin:
+    @hookimpl
+    def register_users(self, register: Callable[[type], Any]) -> None:
+        register(LikesEverything)
+
+    @hookimpl
+    def register_recommenders(self, register: Callable[[type], Any]) -> None:
+        register(FirstK)
+        register(Trainable)
+
+
+# --- sidebar and plugins ---------------------------------------------------------------------
+
+
+def test_dropdowns_list_exactly_the_registered_plugins(app):
+    registry = get_registry()
+    run(app)
+    assert app.selectbox(key="shopper").options == sorted(registry.users)
+    # Every registered recommender, then the oracle, marked as the reference it is.
+    assert app.selectbox(key="recommender").options == [
+        *sorted(registry.recommenders),
+        "oracle (reference)",
+    ]
+    assert not app.warning
+
+
+def test_in_process_plugin_shows_up_and_runs(app, register_plugin):
+    register_plugin(FakePlugin(), "ui-test-plugin")
+    run(app)
+    assert "ui_test_shopper" in app.selectbox(key="shopper").options
+    assert {"ui_test_first_k", "ui_test_trainable"} <= set(app.selectbox(key="recommender").options)
+    app.selectbox(key="shopper").set_value("ui_test_shopper")
+    app.selectbox(key="recommender").set_value("ui_test_first_k")
+    run(app)
+    run(app.button(key="btn_next_page").click())
+    assert len(cards_shown(app)) == 5
+    assert "UI test recommender" in " ".join(c.value for c in app.sidebar.caption)
+
+
+def test_installed_plugin_appears_after_reload(app, fake_distribution):
+    run(app)
+    assert "installed_later" not in app.selectbox(key="shopper").options
+    fake_distribution(
+        "simshop-installed-later",
+        """
+        import numpy as np
+        from simshop_core import User, hookimpl
+
+        class InstalledLater(User):
+            name = "installed_later"
+            def __init__(self, *, click_threshold=0.5, buy_threshold=0.8):
+                super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+            def utility(self, items, rng):
+                return np.full(len(items), 0.5)
+
+        @hookimpl
+        def register_users(register):
+            register(InstalledLater)
+        """,
+    )
+    run(app)
+    assert "installed_later" not in app.selectbox(key="shopper").options  # cached, as promised
+    run(app.button(key="reload_plugins").click())
+    assert "installed_later" in app.selectbox(key="shopper").options
+
+
+def test_broken_plugin_is_a_banner_not_a_crash(app, fake_distribution):
+    fake_distribution("simshop-broken", "raise ImportError('no module named frobnicate')\n")
+    run(app)
+    banners = [w.value for w in app.warning]
+    assert any("simshop-broken" in b and "frobnicate" in b for b in banners), banners
+    assert app.selectbox(key="shopper").options  # the other plugins still load
+    run(app.button(key="btn_next_page").click())
+    assert len(cards_shown(app)) == 5
+
+
+# --- session view ----------------------------------------------------------------------------
+
+
+def test_next_page_renders_five_cards_and_updates_metrics(app):
+    run(app)
+    app.selectbox(key="shopper").set_value("cheap_seeker")
+    app.selectbox(key="recommender").set_value("popularity")
+    run(app)
+    assert not cards_shown(app)
+    assert "Next page" in app.info[0].value
+
+    run(app.button(key="btn_next_page").click())
+    session: Session = app.session_state["session"]
+    first = session.pages[0]
+    assert len(cards_shown(app)) == 5
+    assert metric(app, "Page reward") == f"{first.reward:+.3f}"
+    assert metric(app, "Page CTR") == f"{first.ctr:.2f}"
+    assert metric(app, "Page BTR") == f"{first.btr:.2f}"
+    assert [s.value for s in app.tabs[0].get("subheader")] == ["Page 1"]
+    # The cards carry the catalog's facts about each product.
+    text = " ".join(m.value for m in app.markdown)
+    for item in first.items:
+        assert cards.escape(item.name) in text
+        assert item.release_date in text
+
+    if not session.done:
+        run(app.button(key="btn_next_page").click())
+        second = session.pages[1]
+        assert len(cards_shown(app)) == 5
+        assert [s.value for s in app.tabs[0].get("subheader")] == ["Page 2"]
+        assert metric(app, "Page reward") == f"{second.reward:+.3f}"
+        assert metric(app, "Visit reward") == f"{first.reward + second.reward:+.3f}"
+
+
+def test_visit_played_to_the_end_shows_the_summary(app):
+    run(app)
+    app.selectbox(key="shopper").set_value("brand_lover")
+    app.selectbox(key="recommender").set_value("random")
+    app.number_input(key="seed").set_value(7)
+    run(app)
+    run(app.button(key="btn_play_to_end").click())
+    session: Session = app.session_state["session"]
+    assert session.done and session.summary is not None
+    assert app.container(key="visit-summary")
+    assert "Visit over" in app.success[0].value
+    assert app.button(key="btn_next_page").disabled
+    # The first visit is the first visit of the same cell in a comparison with the same seed.
+    cell = evaluate("random", users="brand_lover", episodes=1, seed=7).cell("brand_lover", "random")
+    assert session.summary.reward == pytest.approx(cell.mean_reward)
+    assert session.summary.pages == cell.mean_length
+
+    run(app.button(key="btn_new_visit").click())
+    assert app.session_state["session"].visit == 2
+    assert not cards_shown(app)
+    run(app.button(key="btn_new_shopper").click())
+    assert app.session_state["session"].shopper_id == 2
+    assert app.session_state["session"].visit == 1
+
+
+def test_oracle_is_offered_as_the_reference(app):
+    run(app)
+    app.selectbox(key="recommender").set_value(ORACLE)
+    run(app)
+    run(app.button(key="btn_next_page").click())
+    assert len(cards_shown(app)) == 5
+
+
+def test_trainable_recommender_offers_the_shipped_then_saved_models(
+    app, register_plugin, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.zip").write_bytes(b"not really a model")
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "runs" / "r1" / "model.zip").write_bytes(b"neither")
+    register_plugin(FakePlugin(), "ui-test-plugin")
+    Trainable.loaded.clear()
+    run(app)
+    app.selectbox(key="recommender").set_value("ui_test_trainable")
+    run(app)
+    picker = app.selectbox(key="model:ui_test_trainable")
+    assert picker.options == [choices.SHIPPED_MODEL, "models/mine.zip", "runs/r1/model.zip"]
+    run(app.button(key="btn_next_page").click())
+    assert len(cards_shown(app)) == 3  # the env is built from the recommender's env_options
+    assert Trainable.loaded == []  # the shipped model: cls()
+
+    run(app.selectbox(key="model:ui_test_trainable").set_value("models/mine.zip"))
+    assert Trainable.loaded == ["models/mine.zip"]
+    assert app.session_state["session"].env.num_candidates == 20
+
+
+def test_a_recommender_that_cannot_start_is_an_error_message(app, register_plugin):
+    class Broken(FirstK):
+        name = "ui_test_broken"
+
+        def __init__(self) -> None:
+            raise FileNotFoundError("no shipped model at models/ppo_default.zip")
+
+    class BrokenPlugin:
+        @hookimpl
+        def register_recommenders(self, register: Callable[[type], Any]) -> None:
+            register(Broken)
+
+    register_plugin(BrokenPlugin(), "ui-test-broken")
+    run(app)
+    app.selectbox(key="recommender").set_value("ui_test_broken")
+    run(app)
+    assert "ppo_default.zip" in app.error[0].value
+    assert not cards_shown(app)
+
+
+def test_ppo_runs_with_the_shipped_model(app):
+    if "ppo" not in get_registry().recommenders:
+        pytest.skip("ppo is not registered")
+    run(app)
+    app.selectbox(key="recommender").set_value("ppo")
+    run(app)
+    assert app.selectbox(key="model:ppo").options[0] == choices.SHIPPED_MODEL
+    assert not app.error, [e.value for e in app.error]
+    run(app.button(key="btn_next_page").click())
+    assert len(cards_shown(app)) == app.session_state["session"].env.slate_size
+
+
+# --- compare page ----------------------------------------------------------------------------
+
+
+def test_compare_page_shows_the_numbers_evaluate_gives(app):
+    run(app)
+    users, recommenders = ["cheap_seeker", "value_optimizer"], ["random", "popularity"]
+    app.multiselect(key="compare_users").set_value(users)
+    app.multiselect(key="compare_recommenders").set_value(recommenders)
+    app.number_input(key="compare_episodes").set_value(20)
+    app.number_input(key="compare_seed").set_value(3)
+    run(app)
+    assert "--episodes 20 --seed 3" in app.code[0].value
+    run(app.button(key="compare_run").click())
+
+    shown = app.dataframe[0].value.reset_index(drop=True)
+    expected = evaluate(recommenders, users=users, episodes=20, seed=3).to_frame()
+    expected = expected[list(compare.TABLE_COLUMNS)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
+    assert set(shown["recommender"]) == {ORACLE, "random", "popularity"}
+    charts = app.tabs[1].get("vega_lite_chart")
+    assert len(charts) == 1
+    assert "errorbar" in charts[0].proto.spec
+
+
+def test_compare_rejects_two_models_of_one_recommender():
+    with pytest.raises(ValueError, match="one model per recommender"):
+        compare.check_specs(["ppo", "ppo:models/a.zip"])
+    assert compare.total_episodes(["a", "b"], ["popularity"], 10) == 2 * 3 * 10
+
+
+# --- training page ---------------------------------------------------------------------------
+
+PROGRESS_CSV = """\
+rollout/ep_len_mean,rollout/ep_rew_mean,time/fps,time/total_timesteps,train/loss,train/value_loss
+4.0,1.5,900,256,,
+4.5,2.0,910,512,0.9,1.2
+5.0,2.75,920,768,0.7,1.0
+"""
+
+
+def test_training_page_plots_a_runs_progress_csv(app, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(app)
+    assert "No training runs" in " ".join(i.value for i in app.tabs[2].get("info"))
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    (tmp_path / "runs" / "demo" / "progress.csv").write_text(PROGRESS_CSV)
+    run(app)
+    assert app.selectbox(key="training_run").options == ["runs/demo"]
+    metrics = app.multiselect(key="metrics:runs/demo")
+    assert metrics.value == ["rollout/ep_rew_mean"]
+    assert "time/total_timesteps" not in metrics.options
+    charts = app.tabs[2].get("vega_lite_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["title"] == "rollout/ep_rew_mean"
+
+    metrics.set_value(["rollout/ep_rew_mean", "train/loss"])
+    run(app)
+    assert len(app.tabs[2].get("vega_lite_chart")) == 2
+
+
+def test_training_curve_skips_rows_without_the_metric(tmp_path):
+    (tmp_path / "progress.csv").write_text(PROGRESS_CSV)
+    frame = training.read_progress(tmp_path)
+    curve = training.curve(frame, "train/loss")
+    assert curve["step"].tolist() == [512, 768]
+    assert curve["value"].tolist() == [0.9, 0.7]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "progress.csv").write_text("")
+    assert training.metric_columns(training.read_progress(tmp_path / "empty")) == []
+    assert training.find_runs(tmp_path) == [tmp_path, tmp_path / "empty"]
+
+
+# --- cards -----------------------------------------------------------------------------------
+
+
+def test_card_marks_the_reaction_and_escapes_catalog_text():
+    item = ShownItem(
+        product_id=1,
+        name="Cost $5 *now* [sale]",
+        category="Garden",
+        subcategory="Tools",
+        brand="BrandA",
+        color="Red",
+        price=12.5,
+        quality=0.5,
+        release_date="2024-01-02",
+        times_shown=0,
+        clicked=True,
+        bought=True,
+        utility=0.9,
+    )
+    text = cards.card_markdown(item)
+    assert cards.status(item) == "bought" and "bought" in text
+    assert cards.category_emoji("Garden") == cards.OTHER_EMOJI
+    assert cards.category_emoji("Books") == "📚"
+    assert r"Cost \$5 \*now\* \[sale\]" in text
+    assert r"\$12.50" in text and "2024-01-02" in text and "first time shown" in text
+
+
+# --- simshop ui ------------------------------------------------------------------------------
+
+
+class FakePopen:
+    calls: ClassVar[list[list[str]]] = []
+
+    def __init__(self, command: list[str]) -> None:
+        FakePopen.calls.append(command)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+    def terminate(self) -> None:
+        pass
+
+
+def test_simshop_ui_runs_streamlit_on_the_app(monkeypatch):
+    from simshop_cli import ui_cmd
+    from simshop_cli.main import cli
+
+    FakePopen.calls.clear()
+    monkeypatch.setattr(ui_cmd.subprocess, "Popen", FakePopen)
+    result = CliRunner().invoke(cli, ["ui", "--port", "8765"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8765" in result.output
+    (command,) = FakePopen.calls
+    assert command[1:5] == ["-m", "streamlit", "run", str(APP_PATH)]
+    options = dict(zip(command[5::2], command[6::2], strict=True))
+    assert options["--server.port"] == "8765"
+    assert options["--server.address"] == "127.0.0.1"
+    assert options["--server.headless"] == "true"
+    assert options["--browser.gatherUsageStats"] == "false"
+
+
+def test_simshop_ui_rejects_a_bad_port():
+    from simshop_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["ui", "--port", "0"])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
