@@ -15,6 +15,7 @@ from simshop_cli.catalog_cmd import catalog
 from simshop_cli.errors import one_line_usage_error, to_click_exception
 from simshop_cli.evaluate_cmd import evaluate
 from simshop_cli.plugins_cmd import list_plugins
+from simshop_cli.train_cmd import train
 from simshop_cli.ui_cmd import ui
 
 
@@ -81,6 +82,7 @@ cli.add_command(list_plugins)
 cli.add_command(catalog)
 cli.add_command(ui)
 cli.add_command(evaluate)
+cli.add_command(train)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 from simshop_core import hookimpl
 from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
+from simshop_recommenders.ppo import PPORecommender
 
 RECOMMENDERS: tuple[type, ...] = (RandomRecommender, PopularityRecommender)
 
@@ -20,5 +21,4 @@ RECOMMENDERS: tuple[type, ...] = (RandomRecommender, PopularityRecommender)
 def register_recommenders(register: Callable[[type], Any]) -> None:
     for cls in RECOMMENDERS:
         register(cls)
-    # "ppo" goes here: register(PPORecommender) from simshop_recommenders.ppo, a module that
-    # must import torch / stable-baselines3 only inside train/load/recommend.
+    register(PPORecommender)  # light: torch and SB3 are imported inside its methods

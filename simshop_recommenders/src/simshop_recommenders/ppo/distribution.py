@@ -51,20 +51,20 @@ class PlackettLuceDistribution(Distribution):
         self.k = int(k)
         self.scores: th.Tensor | None = None
         self._reference: th.Tensor | None = None
+        self._reference_log_p: th.Tensor | None = None
 
     def proba_distribution_net(self, latent_dim: int | None = None) -> nn.Module:
         """The policy's head already outputs one score per candidate: nothing to add."""
         return nn.Identity()
 
-    def proba_distribution(
-        self: SelfPlackettLuce, action_logits: th.Tensor
-    ) -> SelfPlackettLuce:
+    def proba_distribution(self: SelfPlackettLuce, action_logits: th.Tensor) -> SelfPlackettLuce:
         if action_logits.shape[-1] != self.n:
             raise ValueError(
                 f"expected {self.n} candidate scores, got shape {tuple(action_logits.shape)}"
             )
         self.scores = action_logits
         self._reference = None
+        self._reference_log_p = None
         return self
 
     def _require_scores(self) -> th.Tensor:
@@ -83,14 +83,17 @@ class PlackettLuceDistribution(Distribution):
     def log_prob(self, actions: th.Tensor) -> th.Tensor:
         """Exact log-probability of each ordered slate; ``actions`` is (batch, k)."""
         slates = actions.long().reshape(-1, self.k)
-        self._reference = slates
         log_p = self._successive_log_softmax(slates)
+        self._reference, self._reference_log_p = slates, log_p  # entropy() reuses them
         return log_p.gather(-1, slates.unsqueeze(-1)).squeeze(-1).sum(dim=1)
 
     def entropy(self) -> th.Tensor:
         """Σ_j H(softmax at step j) along the reference slate (see the class docstring)."""
-        slates = self._reference if self._reference is not None else self.mode()
-        log_p = self._successive_log_softmax(slates)
+        if self._reference is None:
+            self._reference, self._reference_log_p = self.mode(), None
+        log_p = self._reference_log_p
+        if log_p is None:
+            log_p = self._successive_log_softmax(self._reference)
         return -(log_p.exp() * log_p).sum(dim=-1).sum(dim=1)
 
     def sample(self) -> th.Tensor:
@@ -98,13 +101,15 @@ class PlackettLuceDistribution(Distribution):
         uniform = th.rand_like(scores).clamp_(1e-10, 1.0 - 1e-7)
         gumbel = -th.log(-th.log(uniform))
         slates = th.topk(scores.detach() + gumbel, self.k, dim=-1, sorted=True).indices
-        self._reference = slates
+        self._reference, self._reference_log_p = slates, None
         return slates
 
     def mode(self) -> th.Tensor:
         return th.topk(self._require_scores().detach(), self.k, dim=-1, sorted=True).indices
 
-    def actions_from_params(self, action_logits: th.Tensor, deterministic: bool = False) -> th.Tensor:
+    def actions_from_params(
+        self, action_logits: th.Tensor, deterministic: bool = False
+    ) -> th.Tensor:
         self.proba_distribution(action_logits)
         return self.get_actions(deterministic=deterministic)
 

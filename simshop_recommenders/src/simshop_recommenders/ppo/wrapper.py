@@ -38,6 +38,8 @@ ITEM_COLUMNS = (
 )
 NUMERIC_COLUMNS = ("price", "quality_score", "popularity", "days_since_release")
 OBSERVATION_KEYS = ("user_type", "session", "candidates", "history", "history_mask")
+#: The info entries the training wrapper passes on (the env's arrays stay behind).
+INFO_KEYS = ("shopper_id", "user_type", "visit", "page", "total_clicks", "total_buys")
 
 
 def flat_observation_space(env_space: spaces.Dict) -> spaces.Dict:
@@ -50,8 +52,10 @@ def flat_observation_space(env_space: spaces.Dict) -> spaces.Dict:
         # catalog), so that a model resumed or evaluated on another catalog with the same
         # vocabularies still has the same observation space.
         return np.array(
-            [np.inf if c in NUMERIC_COLUMNS else float(item_space[c].high.max())
-             for c in ITEM_COLUMNS],
+            [
+                np.inf if c in NUMERIC_COLUMNS else float(item_space[c].high.max())
+                for c in ITEM_COLUMNS
+            ],
             np.float32,
         )
 
@@ -95,13 +99,29 @@ def flatten_observation(observation: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 class SlateTrainingEnv(gym.Wrapper):
-    """`ShopEnv` with the flat observation and the ordered-slate action (see the module)."""
+    """`ShopEnv` with the flat observation and the ordered-slate action (see the module).
 
-    def __init__(self, env: ShopEnv) -> None:
+    With ``chain_visits`` (the default), one training episode is a shopper's whole stay:
+    when a visit ends and the shopper has visits left, the next visit starts at once and the
+    episode goes on. Evaluation averages the reward over every visit of every shopper, and
+    what a page does to later visits (exposures that make a ``familiarity_seeker`` buy next
+    time) only earns credit if the value function can see past the end of a visit. The stay
+    ends with ``terminated``: the next shopper owes nothing to this one.
+
+    ``reward_scale`` multiplies the reward the learner sees: a stay returns ~150, and a
+    critic fitting targets that large would swamp the features it shares with the actor.
+    Wrap the `ShopEnv` in SB3's ``Monitor`` *inside* this wrapper to log unscaled per-visit
+    episodes (``info["episode"]`` is passed on at the end of each visit).
+    """
+
+    def __init__(self, env: gym.Env, chain_visits: bool = True, reward_scale: float = 1.0) -> None:
         super().__init__(env)
         shop: ShopEnv = env.unwrapped  # type: ignore[assignment]
         self.num_candidates = shop.num_candidates
         self.slate_size = shop.slate_size
+        self.visits_per_shopper = shop.visits_per_shopper
+        self.chain_visits = chain_visits
+        self.reward_scale = float(reward_scale)
         self.observation_space = flat_observation_space(shop.observation_space)
         self.action_space = spaces.MultiDiscrete([self.num_candidates] * self.slate_size)
 
@@ -114,4 +134,15 @@ class SlateTrainingEnv(gym.Wrapper):
         k_hot = np.zeros(self.num_candidates, dtype=np.int8)
         k_hot[slate] = 1  # the env checks there are exactly k distinct items
         observation, reward, terminated, truncated, info = self.env.step(k_hot)
-        return flatten_observation(observation), reward, terminated, truncated, info
+        # SB3's DummyVecEnv deep-copies every info dict on every step: keep only scalars.
+        slim = {key: info[key] for key in INFO_KEYS}
+        if "episode" in info:
+            slim["episode"] = info["episode"]
+        if (terminated or truncated) and self.chain_visits:
+            if info["visit"] < self.visits_per_shopper:
+                observation, _ = self.env.reset()  # the same shopper's next visit
+                terminated = truncated = False
+            else:
+                terminated, truncated = True, False  # the stay is over
+        reward = float(reward) * self.reward_scale
+        return flatten_observation(observation), reward, terminated, truncated, slim

@@ -1,0 +1,360 @@
+"""``simshop train``: train a trainable recommender (ppo), save it, and compare it.
+
+Metrics go to a run folder (``runs/<name>/``: SB3's ``progress.csv`` and TensorBoard event
+files, checkpoints in ``checkpoints/``); ``--tracker wandb`` also logs to Weights & Biases,
+offline unless ``WANDB_MODE`` says otherwise, and imports wandb only then. Ctrl-C stops
+between two steps, saves a checkpoint and exits with 130; ``--resume`` continues from it.
+torch and the plugins are imported inside the command, so ``simshop --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from simshop_core.registry import Registry
+
+TRACKERS = ("none", "tensorboard", "wandb")
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for "stopped by SIGINT"
+_FORMATS = {
+    "none": ("csv",),
+    "tensorboard": ("csv", "tensorboard"),
+    "wandb": ("csv", "tensorboard"),
+}
+
+
+def _check_zip(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() != ".zip":
+        raise click.BadParameter(
+            f"{str(value)!r} must be a .zip file (the model is saved as a zip archive)",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
+@click.command()
+@click.option(
+    "--recommender", "-r", default="ppo", show_default=True, help="A trainable recommender."
+)
+@click.option(
+    "--users",
+    "-u",
+    default="all",
+    show_default=True,
+    help="Comma-separated shopper models to train against, or 'all'.",
+)
+@click.option(
+    "--timesteps",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Total environment steps; with --resume, training continues up to this total.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("models/ppo.zip"),
+    show_default=True,
+    callback=_check_zip,
+    help="Where to save the trained model (.zip).",
+)
+@click.option(
+    "--envs",
+    "n_envs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Environments stepped side by side in this process (default 16).",
+)
+@click.option(
+    "--tracker",
+    type=click.Choice(TRACKERS),
+    default="tensorboard",
+    show_default=True,
+    help="Metrics: progress.csv always; TensorBoard event files; or those plus W&B "
+    "(offline unless WANDB_MODE is set).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    callback=_check_zip,
+    help="Continue training a saved model or checkpoint (its step count carries on).",
+)
+@click.option(
+    "--eval-episodes",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Visits per (shopper, recommender) cell in the final comparison; 0 skips it.",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Catalog file (.csv or .parquet); default: the generated catalog.",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where run folders (logs and checkpoints) go.",
+)
+@click.option("--run-name", default=None, help="Run folder name (default: recommender-time).")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=100_000,
+    show_default=True,
+    help="Save a checkpoint every N environment steps (0: only on Ctrl-C).",
+)
+@click.pass_context
+def train(
+    ctx: click.Context,
+    recommender: str,
+    users: str,
+    timesteps: int,
+    seed: int,
+    output: Path,
+    n_envs: int | None,
+    tracker: str,
+    resume: Path | None,
+    eval_episodes: int,
+    catalog: Path | None,
+    runs_dir: Path,
+    run_name: str | None,
+    checkpoint_every: int,
+) -> None:
+    """Train a recommender against the shopper models, save it, and compare it.
+
+    At the end the model is evaluated beside random, popularity and the oracle (the same
+    table as `simshop evaluate`). Ctrl-C saves a checkpoint and exits; continue with
+    --resume CHECKPOINT (and the same --timesteps).
+    """
+    from simshop_cli.console import stderr, warn
+    from simshop_cli.registry import load_registry
+    from simshop_core.catalog import load_catalog
+
+    registry = load_registry()
+    entry = registry.get("recommender", recommender)
+    if not entry.trainable:
+        raise click.ClickException(
+            f"recommender {entry.name!r} cannot be trained; trainable: {_trainable(registry)}"
+        )
+    user_names = registry.expand("user", users)
+    loaded_catalog = load_catalog(catalog)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = entry.cls.load(resume) if resume is not None else entry.cls()
+        if resume is not None:
+            model.env_options  # noqa: B018 - warns about shoppers the model never saw
+    for warning in caught:
+        warn(str(warning.message))
+    run_dir = _run_dir(runs_dir, run_name or f"{entry.name}-{_timestamp()}")
+    console = stderr()
+    start = getattr(model, "num_timesteps", 0)
+    console.print(
+        f"Training {entry.name} on {', '.join(user_names)} up to {timesteps:,} steps "
+        f"(seed {seed}{f', resuming at {start:,}' if resume else ''}); run folder {run_dir}",
+        soft_wrap=True,
+    )
+    config = {
+        "recommender": entry.name,
+        "users": user_names,
+        "timesteps": timesteps,
+        "seed": seed,
+        "output": str(output),
+        "envs": n_envs,
+        "resume": str(resume) if resume else None,
+        "eval_episodes": eval_episodes,
+        "catalog": str(catalog) if catalog else None,
+        "checkpoint_every": checkpoint_every,
+    }
+    tracking = _start_tracker(tracker, run_dir, config)
+    try:
+        result = _train_with_progress(
+            model,
+            timesteps=timesteps,
+            start=start,
+            users=user_names,
+            seed=seed,
+            catalog=loaded_catalog,
+            n_envs=n_envs,
+            run_dir=run_dir,
+            log_formats=_FORMATS[tracker],
+            on_metrics=tracking.log if tracking else None,
+            checkpoint_every=checkpoint_every,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, but still leave a checkpoint
+        path = _emergency_checkpoint(model, run_dir)
+        _finish_tracker(tracking, exit_code=INTERRUPTED_EXIT_CODE)
+        console.print(f"Interrupted; checkpoint: {path}" if path else "Interrupted")
+        ctx.exit(INTERRUPTED_EXIT_CODE)
+    except BaseException:
+        _finish_tracker(tracking, exit_code=1)
+        raise
+    if result.interrupted:
+        checkpoint = result.checkpoints[-1] if result.checkpoints else None
+        _finish_tracker(tracking, exit_code=INTERRUPTED_EXIT_CODE)
+        console.print(
+            f"Interrupted at {result.timesteps:,} steps; checkpoint saved to {checkpoint} "
+            f"(continue with --resume {checkpoint})",
+            soft_wrap=True,
+        )
+        ctx.exit(INTERRUPTED_EXIT_CODE)
+
+    model.save(output)
+    click.echo(
+        f"Saved {output} ({result.timesteps:,} steps; this run {result.trained:,} steps in "
+        f"{result.seconds:.0f} s, {result.steps_per_second:,.0f} steps/s)"
+    )
+    try:
+        if eval_episodes:
+            evaluation = _evaluate(model, user_names, eval_episodes, seed, loaded_catalog)
+            from simshop_cli.results import print_results
+
+            print_results(evaluation)
+            if tracking:
+                tracking.log_table(evaluation)
+    except KeyboardInterrupt:
+        _finish_tracker(tracking, exit_code=INTERRUPTED_EXIT_CODE)
+        console.print(f"Interrupted during the evaluation; the model is saved at {output}")
+        ctx.exit(INTERRUPTED_EXIT_CODE)
+    _finish_tracker(tracking, exit_code=0)
+
+
+def _train_with_progress(model: Any, *, timesteps: int, start: int, **kwargs: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from simshop_cli.console import stderr
+    from simshop_recommenders.ppo.training import stop_on_interrupt
+
+    with (
+        stop_on_interrupt() as stop,
+        Progress(
+            TextColumn("Training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=stderr(),
+            transient=True,
+        ) as progress,
+    ):
+        task = progress.add_task("train", total=timesteps, completed=start, speed="")
+        clock = {"t0": None, "n0": start}
+
+        def report(steps: int) -> None:
+            now = dt.datetime.now().timestamp()
+            if clock["t0"] is None:
+                clock["t0"] = now
+            elapsed = now - clock["t0"]
+            speed = f"{(steps - clock['n0']) / elapsed:,.0f} steps/s" if elapsed > 1 else ""
+            progress.update(task, completed=min(steps, timesteps), speed=speed)
+
+        return model.train(timesteps, progress=report, stop=stop, **kwargs)
+
+
+def _evaluate(model: Any, users: list[str], episodes: int, seed: int, catalog: Any) -> Any:
+    from simshop_cli.progress import progress_bar
+    from simshop_core.evaluation import _recommender_specs
+    from simshop_core.evaluation import evaluate as run_evaluation
+
+    recommenders = [model, "popularity"]
+    cells = len(users) * len(_recommender_specs(recommenders))
+    with progress_bar("Evaluating", total=cells * episodes) as advance:
+        return run_evaluation(
+            recommenders, users, episodes=episodes, seed=seed, catalog=catalog, progress=advance
+        )
+
+
+def _emergency_checkpoint(model: Any, run_dir: Path) -> Path | None:
+    steps = getattr(model, "num_timesteps", 0)
+    if not steps:
+        return None
+    try:
+        return model.save(run_dir / "checkpoints" / f"ppo_{steps}_steps_interrupted.zip")
+    except Exception:  # nothing trained yet, or the model is mid-update: no checkpoint
+        return None
+
+
+def _trainable(registry: Registry) -> str:
+    names = sorted(name for name, e in registry.recommenders.items() if e.trainable)
+    return ", ".join(names) or "none installed"
+
+
+def _timestamp() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _run_dir(root: Path, name: str) -> Path:
+    """``root/name``, or ``root/name-2`` … if that run folder exists already."""
+    path, n = root / name, 1
+    while path.exists():
+        n += 1
+        path = root / f"{name}-{n}"
+    return path
+
+
+# --- Weights & Biases ----------------------------------------------------------------------
+
+
+class _Wandb:
+    """A W&B run: SB3's scalars as they are logged, then the evaluation table."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def log(self, scalars: dict[str, float], step: int) -> None:
+        self.run.log(scalars, step=step)
+
+    def log_table(self, result: Any) -> None:
+        import wandb
+
+        frame = result.to_frame()
+        self.run.log({"evaluation": wandb.Table(dataframe=frame)})
+        for cell in result.cells:
+            self.run.summary[f"eval/{cell.user}/{cell.recommender}/mean_reward"] = cell.mean_reward
+
+
+def _start_tracker(tracker: str, run_dir: Path, config: dict[str, Any]) -> _Wandb | None:
+    if tracker != "wandb":
+        return None
+    # Offline unless the user says otherwise: no login prompt, no network needed.
+    os.environ.setdefault("WANDB_MODE", "offline")
+    try:
+        import wandb
+    except ImportError:
+        raise click.ClickException(
+            "--tracker wandb needs wandb: pip install 'simshop-recommenders[wandb]'"
+        ) from None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
+        project=os.environ.get("WANDB_PROJECT", "simshop"),
+        name=run_dir.name,
+        dir=os.environ.get("WANDB_DIR") or str(run_dir),
+        config={**config, "run_dir": str(run_dir)},
+    )
+    return _Wandb(run)
+
+
+def _finish_tracker(tracking: _Wandb | None, exit_code: int) -> None:
+    if tracking is not None:
+        tracking.run.finish(exit_code=exit_code)

@@ -1,0 +1,512 @@
+"""`PPORecommender`: the registered ``ppo`` recommender, light to import.
+
+This module imports neither torch nor stable-baselines3: registering the class (and so
+``simshop list-plugins``) stays cheap. They are imported inside the methods that need them,
+and the shipped default model is loaded on first use, so ``make_recommender("ppo")`` works
+out of the box.
+
+A saved model is SB3's zip plus ``simshop_metadata.json``: the SimShop version, the env
+options it was trained with (shopper vocabulary, slate size, candidate count, catalog
+vocabularies, …), the shoppers, seed, steps trained, hyperparameters and the normalisation
+statistics of the catalog.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import errno
+import inspect
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simshop_core import Recommender
+
+if TYPE_CHECKING:
+    import threading
+
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from simshop_core.catalog import Catalog
+    from simshop_recommenders.ppo.training import PPOSettings
+
+METADATA_NAME = "simshop_metadata.json"
+MODEL_FORMAT = "simshop-ppo"
+FORMAT_VERSION = 1
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "ppo_default.zip"
+
+
+class UnseenShopperWarning(UserWarning):
+    """Shopper models installed now that the model never saw: it sees them as ``other``."""
+
+
+@dataclass
+class TrainResult:
+    """What a call to `PPORecommender.train` did."""
+
+    timesteps: int  # the model's total, over all runs
+    trained: int  # in this call
+    seconds: float
+    interrupted: bool = False
+    checkpoints: list[Path] = field(default_factory=list)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.trained / self.seconds if self.seconds > 0 else float("nan")
+
+
+class PPORecommender(Recommender):
+    """Proximal policy optimisation over Plackett–Luce slates (stable-baselines3).
+
+    ``PPORecommender()`` uses the shipped default model, loaded when first needed;
+    ``PPORecommender.load(path)`` a saved one; ``train(...)`` trains from scratch, or goes on
+    training a loaded model with its step count intact.
+    """
+
+    name = "ppo"
+    description = "PPO agent (stable-baselines3) scoring candidates, slates by Plackett–Luce"
+    trainable = True
+
+    def __init__(self) -> None:
+        self.rng: np.random.Generator | None = None
+        self.deterministic = True  # False: sample slates (Gumbel-top-k from the reset rng)
+        self._model: PPO | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._path: Path | None = None
+        self._warned_unseen = False
+
+    # --- loading -----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PPORecommender:
+        """A saved model; a missing, corrupt or inconsistent file is one clear error."""
+        recommender = cls()
+        recommender._load(Path(path))
+        return recommender
+
+    def _load(self, path: Path) -> None:
+        metadata = read_metadata(path)
+        from stable_baselines3 import PPO
+
+        try:
+            model = PPO.load(path, device="cpu")
+        except Exception as exc:  # SB3 raises anything from KeyError to pickle errors
+            raise ValueError(
+                f"{path}: cannot load the PPO model ({type(exc).__name__}: {_first_line(exc)})"
+            ) from exc
+        _check_consistent(path, model, metadata)
+        self._model, self._metadata, self._path = model, metadata, path
+
+    def _ensure_loaded(self) -> PPO:
+        if self._model is None:
+            if not DEFAULT_MODEL.is_file():
+                raise ValueError(
+                    f"the default PPO model {DEFAULT_MODEL} is missing; train one with "
+                    "`simshop train --recommender ppo` and pass it as ppo:PATH"
+                )
+            self._load(DEFAULT_MODEL)
+        assert self._model is not None
+        return self._model
+
+    @property
+    def model(self) -> PPO:
+        """The stable-baselines3 model (loading the default one if none is loaded)."""
+        return self._ensure_loaded()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        self._ensure_loaded()
+        assert self._metadata is not None
+        return copy.deepcopy(self._metadata)
+
+    @property
+    def num_timesteps(self) -> int:
+        return int(self._model.num_timesteps) if self._model is not None else 0
+
+    @property
+    def env_options(self) -> dict[str, Any]:
+        """The options of the env the model was trained in (evaluation builds its env so)."""
+        self._ensure_loaded()
+        assert self._metadata is not None
+        options = copy.deepcopy(self._metadata["env_options"])
+        self._warn_unseen_shoppers(options["user_types"])
+        return options
+
+    def _warn_unseen_shoppers(self, user_types: Sequence[str]) -> None:
+        if self._warned_unseen:
+            return
+        from simshop_core import user_names
+
+        unseen = sorted(set(user_names()) - set(user_types))
+        if unseen:
+            self._warned_unseen = True
+            warnings.warn(
+                f"the ppo model was trained without shopper model(s) {', '.join(unseen)}; "
+                "it sees them as 'other'",
+                UnseenShopperWarning,
+                stacklevel=3,
+            )
+
+    # --- acting ------------------------------------------------------------------------------
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        """The k highest-scoring candidates (or a Plackett–Luce draw if not deterministic)."""
+        scores = self.scores(observation)
+        if not 1 <= k <= len(scores):
+            raise ValueError(f"slate size k must be between 1 and {len(scores)}, got {k}")
+        if not self.deterministic:
+            if self.rng is None:
+                raise RuntimeError("a sampling PPORecommender needs reset(rng) first")
+            scores = scores + self.rng.gumbel(size=len(scores))
+        # A stable sort: equal scores go to the lower index, so a run is reproducible.
+        return np.argsort(-scores, kind="stable")[:k].astype(np.int64)
+
+    def scores(self, observation: dict[str, Any]) -> np.ndarray:
+        """One score per candidate for one env observation (float64)."""
+        model = self._ensure_loaded()
+        import torch as th
+
+        from simshop_recommenders.ppo.wrapper import flatten_observation
+
+        flat = flatten_observation(observation)
+        space = model.observation_space
+        for key in ("user_type", "candidates", "history"):
+            expected = space[key].shape
+            if flat[key].shape != expected:
+                raise ValueError(
+                    f"the observation's {key} has shape {flat[key].shape}, the ppo model "
+                    f"expects {expected}: build the env from the model's env_options"
+                )
+        with th.no_grad():
+            tensors = {key: th.from_numpy(value).unsqueeze(0) for key, value in flat.items()}
+            return model.policy.candidate_scores(tensors)[0].double().numpy()
+
+    # --- training ----------------------------------------------------------------------------
+
+    def train(
+        self,
+        timesteps: int,
+        *,
+        users: str | Sequence[str] = "all",
+        seed: int = 0,
+        catalog: Catalog | str | os.PathLike[str] | None = None,
+        env_options: dict[str, Any] | None = None,
+        settings: PPOSettings | None = None,
+        n_envs: int | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        log_formats: Sequence[str] = ("csv", "tensorboard"),
+        on_metrics: Callable[[dict[str, float], int], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+        callbacks: Sequence[BaseCallback] = (),
+        checkpoint_every: int = 0,
+        stop: threading.Event | None = None,
+    ) -> TrainResult:
+        """Train until the model has seen ``timesteps`` env steps in total.
+
+        A fresh instance trains a new model; one made by `load` goes on training that model
+        (its env options, network, PPO hyperparameters and step count carried over; only
+        ``n_envs`` may change). ``timesteps`` is still the total, so re-running an
+        interrupted command with ``--resume`` finishes its budget.
+        ``run_dir`` receives SB3's logs (``log_formats``: "csv", "tensorboard") and, every
+        ``checkpoint_every`` steps, a checkpoint in ``run_dir/checkpoints``.
+        ``on_metrics(scalars, step)`` receives what SB3 logs (for trackers such as W&B),
+        ``progress(num_timesteps)`` is called after every vectorised step, and setting
+        ``stop`` ends training between two steps and saves a checkpoint
+        (``interrupted=True`` in the result).
+        """
+        import torch as th
+        from stable_baselines3 import PPO
+
+        from simshop_core.catalog import load_catalog
+        from simshop_core.env import ShopEnv
+        from simshop_recommenders.ppo.extractors import normalisation_stats
+        from simshop_recommenders.ppo.policy import SlatePolicy
+        from simshop_recommenders.ppo.training import (
+            CheckpointCallback,
+            MetricsWriter,
+            PPOSettings,
+            ProgressCallback,
+            StopCallback,
+            Stopwatch,
+            VisitStatsCallback,
+            make_logger,
+            make_vec_env,
+        )
+
+        if timesteps < 1:
+            raise ValueError(f"timesteps must be at least 1, got {timesteps}")
+        catalog = load_catalog(catalog)
+        resuming = self._model is not None
+        if resuming:
+            assert self._metadata is not None
+            options = _merge_options(self._metadata["env_options"], env_options or {})
+            check_catalog(catalog, options["vocabularies"])
+            saved = self._metadata.get("settings", {})
+            settings = settings or PPOSettings().replace(**saved)
+        else:
+            options = dict(env_options or {})
+            settings = settings or PPOSettings()
+        if n_envs is not None:
+            settings = settings.replace(n_envs=n_envs)
+        # The env fills in every option (shopper vocabulary, catalog vocabularies, …).
+        probe = ShopEnv(catalog, users=users, **options)
+        options = probe.env_options
+        venv = make_vec_env(
+            catalog,
+            users,
+            options,
+            settings.n_envs,
+            chain_visits=settings.chain_visits,
+            reward_scale=settings.reward_scale,
+        )
+
+        threads = th.get_num_threads()
+        th.set_num_threads(max(1, settings.threads))
+        try:
+            if resuming:
+                model = self._model
+                assert model is not None
+                if venv.num_envs != model.n_envs:
+                    _resize_rollout_buffer(model, venv.num_envs)
+                model.set_env(venv, force_reset=True)
+                # Not the first run's seed again: that would replay its shoppers.
+                model.set_random_seed(seed + model.num_timesteps)
+                stats = self._metadata["normalisation"]
+            else:
+                stats = normalisation_stats(probe)
+                model = PPO(
+                    SlatePolicy,
+                    venv,
+                    policy_kwargs={
+                        "head_dim": settings.head_dim,
+                        "features_extractor_kwargs": {
+                            "stats": stats,
+                            "item_dim": settings.item_dim,
+                            "context_dim": settings.context_dim,
+                        },
+                    },
+                    seed=seed,
+                    device="cpu",
+                    verbose=0,
+                    **settings.ppo_kwargs(),
+                )
+            self._model = model
+            self._metadata = {
+                "env_options": options,
+                "users": sorted(set(probe.shopper_names)),
+                "seed": seed if not resuming else self._metadata["seed"],
+                "settings": asdict(settings),
+                "normalisation": stats,
+            }
+            folder = Path(run_dir) if run_dir is not None else None
+            writers = [MetricsWriter(on_metrics)] if on_metrics is not None else []
+            logger = make_logger(folder, log_formats if folder else (), writers)
+            model.set_logger(logger)
+            extra: list[BaseCallback] = [VisitStatsCallback(), *callbacks]
+            if progress is not None:
+                extra.append(ProgressCallback(progress))
+            checkpoints = None
+            if checkpoint_every > 0 and folder is not None:
+                checkpoints = CheckpointCallback(
+                    checkpoint_every, lambda steps: self.save(_checkpoint_path(folder, steps))
+                )
+                extra.append(checkpoints)
+            if stop is not None:
+                extra.append(StopCallback(stop))
+
+            start = model.num_timesteps
+            remaining = max(0, int(timesteps) - start)
+            watch = Stopwatch()
+            if remaining:
+                model.learn(remaining, callback=extra, reset_num_timesteps=not resuming)
+            seconds = watch.seconds
+        finally:
+            th.set_num_threads(threads)
+            venv.close()
+            if "logger" in locals():
+                logger.close()
+        result = TrainResult(
+            timesteps=model.num_timesteps,
+            trained=model.num_timesteps - start,
+            seconds=seconds,
+            checkpoints=list(checkpoints.saved) if checkpoints else [],
+        )
+        if stop is not None and stop.is_set():
+            result.interrupted = True
+            if folder is not None:
+                path = _checkpoint_path(folder, model.num_timesteps, "interrupted")
+                result.checkpoints.append(self.save(path))
+        return result
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write SB3's zip plus the SimShop metadata, whole or not at all."""
+        model = self._ensure_loaded()
+        assert self._metadata is not None
+        import stable_baselines3
+        import torch
+
+        from simshop_core import __version__ as core_version
+        from simshop_recommenders import __version__ as version
+        from simshop_recommenders.ppo.wrapper import ITEM_COLUMNS
+
+        metadata = {
+            **self._metadata,
+            "format": MODEL_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "simshop_version": core_version,
+            "simshop_recommenders_version": version,
+            "stable_baselines3_version": stable_baselines3.__version__,
+            "torch_version": torch.__version__,
+            "timesteps": int(model.num_timesteps),
+            "item_columns": list(ITEM_COLUMNS),
+            "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            # A file object, so SB3 writes exactly here instead of appending ".zip".
+            with os.fdopen(fd, "wb") as handle:
+                model.save(handle)
+            with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is not secret
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._metadata = metadata
+        return path
+
+
+# --- metadata and compatibility ------------------------------------------------------------
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A model file's SimShop metadata, checked; problems are one-line errors."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such PPO model file", str(path))
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if METADATA_NAME not in archive.namelist():
+                raise ValueError(
+                    f"{path}: not a SimShop PPO model (no {METADATA_NAME}; save models with "
+                    "`simshop train` or PPORecommender.save)"
+                )
+            metadata = json.loads(archive.read(METADATA_NAME))
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path}: not a SimShop PPO model (not a zip archive)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt model metadata ({exc})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: not a SimShop PPO model (metadata format is not {MODEL_FORMAT})")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: model format version {version!r} is newer than this simshop-recommenders "
+            f"reads (up to {FORMAT_VERSION}); upgrade simshop-recommenders"
+        )
+    missing = [k for k in ("env_options", "normalisation", "timesteps") if k not in metadata]
+    if missing:
+        raise ValueError(f"{path}: corrupt model metadata (missing {', '.join(missing)})")
+    from simshop_core.env import ShopEnv
+
+    known = set(inspect.signature(ShopEnv).parameters)
+    unknown = sorted(set(metadata["env_options"]) - known)
+    if unknown:
+        raise ValueError(
+            f"{path}: the model was trained with env option(s) {', '.join(unknown)} that "
+            f"SimShop {_core_version()} does not know (saved by SimShop "
+            f"{metadata.get('simshop_version', '?')})"
+        )
+    return metadata
+
+
+def _check_consistent(path: Path, model: Any, metadata: dict[str, Any]) -> None:
+    """The network's spaces must be the ones the metadata's env options give."""
+    options = metadata["env_options"]
+    space = model.observation_space
+    expected = {
+        "shopper vocabulary size": (space["user_type"].shape[0], len(options["user_types"])),
+        "candidate count": (space["candidates"].shape[0], options["num_candidates"]),
+        "click history length": (space["history"].shape[0], options["n_last_clicks"]),
+        "slate size": (len(model.action_space.nvec), options["slate_size"]),
+    }
+    for what, (network, declared) in expected.items():
+        if network != declared:
+            raise ValueError(
+                f"{path}: inconsistent model: its network's {what} is {network} but its "
+                f"metadata says {declared}"
+            )
+
+
+def check_catalog(catalog: Catalog, vocabularies: dict[str, Sequence[str]]) -> None:
+    """A catalog with category, subcategory, brand or colour values the model never saw
+    cannot be encoded: one line saying which."""
+    for column, known in vocabularies.items():
+        unseen = sorted(set(catalog.vocabulary(column)) - set(known))
+        if unseen:
+            shown = ", ".join(unseen[:5]) + (" …" if len(unseen) > 5 else "")
+            raise ValueError(
+                f"the catalog has {column} value(s) the model never saw: {shown} "
+                f"(it knows {len(known)}: {', '.join(list(known)[:5])}"
+                f"{' …' if len(known) > 5 else ''}); train a model on this catalog"
+            )
+
+
+def _merge_options(saved: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    for key, value in given.items():
+        if key in saved and saved[key] != value:
+            raise ValueError(f"env option {key}={value!r} differs from the model's {saved[key]!r}")
+    return {**saved, **given}
+
+
+def _resize_rollout_buffer(model: PPO, n_envs: int) -> None:
+    """A rollout buffer for another number of envs (SB3 sizes it when the model is built)."""
+    model.n_envs = n_envs
+    model.rollout_buffer = model.rollout_buffer_class(
+        model.n_steps,
+        model.observation_space,
+        model.action_space,
+        device=model.device,
+        gamma=model.gamma,
+        gae_lambda=model.gae_lambda,
+        n_envs=n_envs,
+        **model.rollout_buffer_kwargs,
+    )
+
+
+def _checkpoint_path(folder: Path, steps: int, tag: str = "") -> Path:
+    return folder / "checkpoints" / f"ppo_{steps}_steps{'_' + tag if tag else ''}.zip"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _core_version() -> str:
+    from simshop_core import __version__
+
+    return __version__
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
