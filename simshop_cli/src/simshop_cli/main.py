@@ -7,6 +7,7 @@ is imported inside the command, so ``simshop --help`` and ``simshop list-plugins
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -39,6 +40,13 @@ class SimshopGroup(click.Group):
             raise one_line_usage_error(exc) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
+        with warnings.catch_warnings():
+            # Library warnings (an unseen shopper, a deprecation) as one yellow line each,
+            # not Python's two-line "file:line: Category: message" form.
+            warnings.showwarning = _show_warning
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
@@ -50,6 +58,12 @@ class SimshopGroup(click.Group):
             if converted is None:
                 raise
             raise converted from exc
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    from simshop_cli.console import warn
+
+    warn(str(message))
 
 
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +63,8 @@ def save_plot(result: EvaluationResult, path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from simshop_core.files import atomic_path
+
     users, recommenders = result.users, result.recommenders
     width = 0.8 / len(recommenders)
     x = np.arange(len(users))
@@ -86,15 +86,9 @@ def save_plot(result: EvaluationResult, path: Path) -> Path:
     ax.set_title(f"SimShop evaluation: {result.episodes} visits per cell, seed {result.seed}")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
     return path

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from simshop_core.files import atomic_path
 from simshop_core.items import Items
 
 #: A fixed default, never today's date, so a catalog means the same thing next year.
@@ -122,19 +122,12 @@ class Catalog:
         """Write CSV or Parquet (by suffix), whole or not at all."""
         path = Path(path)
         suffix = _file_format(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         frame = self.to_frame()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             if suffix == ".csv":
                 frame.to_csv(tmp, index=False, lineterminator="\n")
             else:
                 frame.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @classmethod

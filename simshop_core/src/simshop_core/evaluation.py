@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
@@ -23,6 +22,7 @@ import numpy as np
 
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
+from simshop_core.files import atomic_write_text
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
 from simshop_core.user import Reaction
@@ -112,20 +112,6 @@ class EvaluationResult:
             payload = {"seed": self.seed, "episodes": self.episodes, "cells": self.records()}
             text = json.dumps(payload, indent=2, allow_nan=True) + "\n"
         return atomic_write_text(path, text)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write to a temporary file beside ``path`` and rename it: no half-written output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def cell_seeds(seed: int, user: str, recommender: str) -> tuple[int, int]:

@@ -19,7 +19,6 @@ import errno
 import inspect
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simshop_core import Recommender
+from simshop_core.files import atomic_path
 
 if TYPE_CHECKING:
     import threading
@@ -374,19 +374,12 @@ class PPORecommender(Recommender):
             "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
+        with atomic_path(path) as tmp:
             # A file object, so SB3 writes exactly here instead of appending ".zip".
-            with os.fdopen(fd, "wb") as handle:
+            with tmp.open("wb") as handle:
                 model.save(handle)
             with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is not secret
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         self._metadata = metadata
         return path
 
@@ -493,12 +486,6 @@ def _resize_rollout_buffer(model: PPO, n_envs: int) -> None:
 
 def _checkpoint_path(folder: Path, steps: int, tag: str = "") -> Path:
     return folder / "checkpoints" / f"ppo_{steps}_steps{'_' + tag if tag else ''}.zip"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _core_version() -> str:
