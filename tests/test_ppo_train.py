@@ -166,7 +166,7 @@ def test_train_refuses_a_recommender_that_cannot_learn(tmp_path: Path) -> None:
     [
         (["--recommender", "nope"], "unknown recommender 'nope'"),
         (["--users", "nobody"], "unknown shopper model 'nobody'"),
-        (["--output", "model.pt"], "must be a .zip file"),
+        (["--output", "model.pt"], "has unsupported suffix"),
         (["--resume", "missing.zip"], "missing.zip: no such PPO model file"),
     ],
 )

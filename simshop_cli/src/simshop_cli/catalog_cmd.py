@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from simshop_cli.options import seed_option, suffix_check
+
 if TYPE_CHECKING:
     from simshop_core.catalog import Catalog
 
@@ -24,17 +26,6 @@ def catalog() -> None:
     """Generate, validate and inspect product catalogs (CSV or Parquet)."""
 
 
-def _check_format(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    if value.suffix.lower() not in _FORMATS:
-        raise click.BadParameter(
-            f"{str(value)!r} has unsupported suffix {value.suffix or '(none)'!r}; "
-            f"use {' or '.join(_FORMATS)}",
-            ctx=ctx,
-            param=param,
-        )
-    return value
-
-
 @catalog.command()
 @click.option(
     "--items",
@@ -44,13 +35,13 @@ def _check_format(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
     show_default=True,
     help="Number of products.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@seed_option()
 @click.option(
     "--output",
     "-o",
     type=_FILE,
     required=True,
-    callback=_check_format,
+    callback=suffix_check(*_FORMATS),
     help="File to write; .csv or .parquet.",
 )
 def generate(n_items: int, seed: int, output: Path) -> None:

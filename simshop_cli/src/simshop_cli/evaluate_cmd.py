@@ -8,22 +8,9 @@ from pathlib import Path
 
 import click
 
+from simshop_cli.options import catalog_option, seed_option, suffix_check, users_option
 from simshop_cli.progress import progress_bar
 from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, save_plot
-
-
-def _suffix_check(suffixes: tuple[str, ...]):
-    def check(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-        if value is not None and value.suffix.lower() not in suffixes:
-            raise click.BadParameter(
-                f"{str(value)!r} has unsupported suffix {value.suffix or '(none)'!r}; "
-                f"use {' or '.join(suffixes)}",
-                ctx=ctx,
-                param=param,
-            )
-        return value
-
-    return check
 
 
 @click.command()
@@ -35,13 +22,7 @@ def _suffix_check(suffixes: tuple[str, ...]):
     help="Comma-separated recommender names, NAME:PATH for a saved model, or 'all'. "
     "random and the oracle reference always run.",
 )
-@click.option(
-    "--users",
-    "-u",
-    default="all",
-    show_default=True,
-    help="Comma-separated shopper models, or 'all'.",
-)
+@users_option("Comma-separated shopper models, or 'all'.")
 @click.option(
     "--episodes",
     type=click.IntRange(min=1),
@@ -49,26 +30,21 @@ def _suffix_check(suffixes: tuple[str, ...]):
     show_default=True,
     help="Visits per (shopper, recommender) cell.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Master seed.")
-@click.option(
-    "--catalog",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Catalog file (.csv or .parquet); default: the generated catalog.",
-)
+@seed_option("Master seed.")
+@catalog_option
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    callback=_suffix_check(RESULT_SUFFIXES),
+    callback=suffix_check(*RESULT_SUFFIXES),
     help="Write the table to a .csv or .json file.",
 )
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    callback=_suffix_check(PLOT_SUFFIXES),
+    callback=suffix_check(*PLOT_SUFFIXES),
     help="Write a bar chart with CI error bars (.png, .svg or .pdf).",
 )
 @click.option(
@@ -98,12 +74,12 @@ def evaluate(
     """
     from simshop_cli.registry import load_registry
     from simshop_core.catalog import load_catalog
-    from simshop_core.evaluation import _recommender_specs
     from simshop_core.evaluation import evaluate as run_evaluation
+    from simshop_core.evaluation import recommender_specs
 
     registry = load_registry()
     user_names = registry.expand("user", users)
-    cells = len(user_names) * len(_recommender_specs(recommenders))
+    cells = len(user_names) * len(recommender_specs(recommenders))
     loaded_catalog = load_catalog(catalog)
     with progress_bar("Evaluating", total=cells * episodes) as advance:
         result = run_evaluation(

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from simshop_cli.options import catalog_option, seed_option, suffix_check, users_option
+
 if TYPE_CHECKING:
     from simshop_core.registry import Registry
 
@@ -29,27 +31,11 @@ _FORMATS = {
 }
 
 
-def _check_zip(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    if value is not None and value.suffix.lower() != ".zip":
-        raise click.BadParameter(
-            f"{str(value)!r} must be a .zip file (the model is saved as a zip archive)",
-            ctx=ctx,
-            param=param,
-        )
-    return value
-
-
 @click.command()
 @click.option(
     "--recommender", "-r", default="ppo", show_default=True, help="A trainable recommender."
 )
-@click.option(
-    "--users",
-    "-u",
-    default="all",
-    show_default=True,
-    help="Comma-separated shopper models to train against, or 'all'.",
-)
+@users_option("Comma-separated shopper models to train against, or 'all'.")
 @click.option(
     "--timesteps",
     type=click.IntRange(min=1),
@@ -57,14 +43,14 @@ def _check_zip(ctx: click.Context, param: click.Parameter, value: Path | None) -
     show_default=True,
     help="Total environment steps; with --resume, training continues up to this total.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@seed_option()
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("models/ppo.zip"),
     show_default=True,
-    callback=_check_zip,
+    callback=suffix_check(".zip"),
     help="Where to save the trained model (.zip).",
 )
 @click.option(
@@ -86,7 +72,7 @@ def _check_zip(ctx: click.Context, param: click.Parameter, value: Path | None) -
     "--resume",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    callback=_check_zip,
+    callback=suffix_check(".zip"),
     help="Continue training a saved model or checkpoint (its step count carries on).",
 )
 @click.option(
@@ -96,12 +82,7 @@ def _check_zip(ctx: click.Context, param: click.Parameter, value: Path | None) -
     show_default=True,
     help="Visits per (shopper, recommender) cell in the final comparison; 0 skips it.",
 )
-@click.option(
-    "--catalog",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Catalog file (.csv or .parquet); default: the generated catalog.",
-)
+@catalog_option
 @click.option(
     "--runs-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -233,52 +214,20 @@ def train(
 
 
 def _train_with_progress(model: Any, *, timesteps: int, start: int, **kwargs: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from simshop_cli.console import stderr
+    from simshop_cli.progress import steps_bar
     from simshop_recommenders.ppo.training import stop_on_interrupt
 
-    with (
-        stop_on_interrupt() as stop,
-        Progress(
-            TextColumn("Training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=stderr(),
-            transient=True,
-        ) as progress,
-    ):
-        task = progress.add_task("train", total=timesteps, completed=start, speed="")
-        clock = {"t0": None, "n0": start}
-
-        def report(steps: int) -> None:
-            now = dt.datetime.now().timestamp()
-            if clock["t0"] is None:
-                clock["t0"] = now
-            elapsed = now - clock["t0"]
-            speed = f"{(steps - clock['n0']) / elapsed:,.0f} steps/s" if elapsed > 1 else ""
-            progress.update(task, completed=min(steps, timesteps), speed=speed)
-
+    with stop_on_interrupt() as stop, steps_bar("Training", timesteps, start) as report:
         return model.train(timesteps, progress=report, stop=stop, **kwargs)
 
 
 def _evaluate(model: Any, users: list[str], episodes: int, seed: int, catalog: Any) -> Any:
     from simshop_cli.progress import progress_bar
-    from simshop_core.evaluation import _recommender_specs
     from simshop_core.evaluation import evaluate as run_evaluation
+    from simshop_core.evaluation import recommender_specs
 
     recommenders = [model, "popularity"]
-    cells = len(users) * len(_recommender_specs(recommenders))
+    cells = len(users) * len(recommender_specs(recommenders))
     with progress_bar("Evaluating", total=cells * episodes) as advance:
         return run_evaluation(
             recommenders, users, episodes=episodes, seed=seed, catalog=catalog, progress=advance

@@ -240,7 +240,7 @@ def evaluate(
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     registry = get_registry()
     user_list = registry.expand("user", users)
-    specs = _recommender_specs(recommenders)
+    specs = recommender_specs(recommenders)
     # Built once here: trained models say which env they need (their env_options), and a
     # saved model is loaded once per process rather than once per cell.
     built = {
@@ -275,9 +275,10 @@ def evaluate(
     return EvaluationResult(_with_scores(results), seed=seed, episodes=episodes)
 
 
-def _recommender_specs(
+def recommender_specs(
     recommenders: str | Sequence[str | Recommender],
 ) -> dict[str, str | Recommender]:
+    """Label → spec for every recommender a comparison runs, the references included."""
     if isinstance(recommenders, str):
         recommenders = [p.strip() for p in recommenders.split(",") if p.strip()]
     registry = get_registry()
