@@ -21,8 +21,8 @@ $(BIN)/simshop: pyproject.toml */pyproject.toml
 
 demo: install
 	$(BIN)/simshop list-plugins
-	$(BIN)/simshop catalog generate --items 250 --seed 0 --output runs/catalog.csv
-	$(BIN)/simshop catalog show runs/catalog.csv
+	$(BIN)/simshop train --recommender ppo --users all --timesteps 1000000 --seed 0 \
+	    --output models/ppo.zip
 
 # Chromium for the browser test, and an emoji font for the product cards (Debian packages;
 # needs root or sudo).
@@ -39,6 +39,8 @@ test: lint
 
 benchmark: install
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/ppo_quality.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
