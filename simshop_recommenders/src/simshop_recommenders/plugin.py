@@ -14,11 +14,11 @@ from simshop_core import hookimpl
 from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
 from simshop_recommenders.ppo import PPORecommender
 
-RECOMMENDERS: tuple[type, ...] = (RandomRecommender, PopularityRecommender)
+# PPORecommender is light to import: torch and SB3 are imported inside its methods.
+RECOMMENDERS: tuple[type, ...] = (RandomRecommender, PopularityRecommender, PPORecommender)
 
 
 @hookimpl
 def register_recommenders(register: Callable[[type], Any]) -> None:
     for cls in RECOMMENDERS:
         register(cls)
-    register(PPORecommender)  # light: torch and SB3 are imported inside its methods
