@@ -286,6 +286,7 @@ def _check(frame: pd.DataFrame, column: str, mask: pd.Series, what: str) -> None
     row = _bad_row(mask)
     if row is not None:
         value = frame[column].iloc[row]
+        value = value.item() if hasattr(value, "item") else value  # -3.0, not np.float64(-3.0)
         raise CatalogError(f"column {column!r}, row {row + 1}: {value!r} {what}")
 
 
