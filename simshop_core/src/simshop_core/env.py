@@ -24,16 +24,7 @@ from simshop_core.user import User
 
 CandidatePool = Literal["shopper", "session", "page"]
 OTHER = "other"
-#: Per-item fields in ``observation["candidates"]`` and ``observation["history"]``.
-ITEM_FIELDS = (
-    "product_id",
-    "price",
-    "quality_score",
-    "popularity",
-    "days_since_release",
-    "times_shown",
-    *CATEGORICAL_COLUMNS,
-)
+# Per-item fields of ``observation["candidates"]`` and ``observation["history"]``, by dtype.
 FLOAT_FIELDS = ("price", "quality_score", "popularity", "days_since_release")
 INT_FIELDS = ("product_id", "times_shown", *CATEGORICAL_COLUMNS)
 SESSION_FIELDS = ("visit", "page", "clicks", "buys", "no_click_streak")

@@ -66,9 +66,10 @@ class PPOSettings:
 
     def ppo_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.PPO`` (everything but the network)."""
-        network = {"n_envs", "item_dim", "context_dim", "head_dim", "threads"}
-        network |= {"chain_visits", "reward_scale"}  # the env's side
-        return {k: v for k, v in asdict(self).items() if k not in network}
+        # The network's and the training env's settings, which PPO itself does not take.
+        not_ppo = {"n_envs", "item_dim", "context_dim", "head_dim", "threads"}
+        not_ppo |= {"chain_visits", "reward_scale"}
+        return {k: v for k, v in asdict(self).items() if k not in not_ppo}
 
 
 def make_vec_env(

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from simshop_core.env import SESSION_FIELDS, ShopEnv
+from simshop_core.env import FLOAT_FIELDS, SESSION_FIELDS, ShopEnv, slate_to_action
 
 #: Per-item columns of the flat ``candidates`` and ``history`` arrays, in this order.
 ITEM_COLUMNS = (
@@ -36,7 +36,7 @@ ITEM_COLUMNS = (
     "brand",
     "color",
 )
-NUMERIC_COLUMNS = ("price", "quality_score", "popularity", "days_since_release")
+NUMERIC_COLUMNS = FLOAT_FIELDS
 OBSERVATION_KEYS = ("user_type", "session", "candidates", "history", "history_mask")
 #: The info entries the training wrapper passes on (the env's arrays stay behind).
 INFO_KEYS = ("shopper_id", "user_type", "visit", "page", "total_clicks", "total_buys")
@@ -131,8 +131,7 @@ class SlateTrainingEnv(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         slate = np.asarray(action, dtype=np.int64).reshape(-1)
-        k_hot = np.zeros(self.num_candidates, dtype=np.int8)
-        k_hot[slate] = 1  # the env checks there are exactly k distinct items
+        k_hot = slate_to_action(slate, self.num_candidates)
         observation, reward, terminated, truncated, info = self.env.step(k_hot)
         # SB3's DummyVecEnv deep-copies every info dict on every step: keep only scalars.
         slim = {key: info[key] for key in INFO_KEYS}
