@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from simshop_core.env import FLOAT_FIELDS, SESSION_FIELDS, ShopEnv, slate_to_action
+from simshop_core.env import FLOAT_FIELDS, SESSION_FIELDS, ShopEnv
 
 #: Per-item columns of the flat ``candidates`` and ``history`` arrays, in this order.
 ITEM_COLUMNS = (
@@ -131,7 +131,8 @@ class SlateTrainingEnv(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         slate = np.asarray(action, dtype=np.int64).reshape(-1)
-        k_hot = slate_to_action(slate, self.num_candidates)
+        k_hot = np.zeros(self.num_candidates, dtype=np.int8)
+        k_hot[slate] = 1  # the env itself checks there are exactly k distinct items
         observation, reward, terminated, truncated, info = self.env.step(k_hot)
         # SB3's DummyVecEnv deep-copies every info dict on every step: keep only scalars.
         slim = {key: info[key] for key in INFO_KEYS}
