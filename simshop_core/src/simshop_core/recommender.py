@@ -1,21 +1,59 @@
-"""The abstract recommender every recommender plugin subclasses (DESIGN §2)."""
+"""The abstract recommender every recommender plugin subclasses, and what it learns from
+(DESIGN §2): `Feedback` after each page, `Propensities` for the slates it shows."""
 
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from simshop_core.user import Reaction
+
+@dataclass(frozen=True)
+class Feedback:
+    """What the shop saw after showing one slate: only what a real shop could log.
+
+    ``clicked[i]`` and ``bought[i]`` are about ``slate[i]`` (slate positions, top first);
+    never a shopper's true utility, type parameters or what it examined.
+    """
+
+    observation: dict[str, Any]  # the observation the slate was chosen on
+    slate: np.ndarray  # int (k,): the ordered slate that was shown
+    clicked: np.ndarray  # bool (k,), per slate position
+    bought: np.ndarray  # bool (k,), per slate position; bought ⊆ clicked
+    reward: float  # the page's reward, as `step` returned it
+    next_observation: dict[str, Any]
+    terminated: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Propensities:
+    """How likely a recommender was to show an ordered slate on an observation.
+
+    - ``slate_log_prob``: log P(the whole ordered slate);
+    - ``prefix_log_probs[i]``: log P(positions 0..i are ``slate[:i+1]``);
+    - ``position_probs[i]``: P(item ``slate[i]`` is shown at position i), the item–position
+      marginal;
+    - ``samples``: 0 when every number is exact, else the Monte Carlo sample count behind
+      ``position_probs``.
+    """
+
+    slate_log_prob: float
+    prefix_log_probs: np.ndarray  # float (k,)
+    position_probs: np.ndarray  # float (k,)
+    samples: int = 0
 
 
 class Recommender(abc.ABC):
-    """Chooses a slate of ``k`` distinct candidate indices from the env's observation.
+    """Chooses an ordered slate of ``k`` distinct candidate indices from the env's observation.
 
-    The registry builds recommenders with ``cls()``: no arguments. Trainable recommenders
-    set ``trainable = True`` and add ``train(...)``, ``save(path)`` and a classmethod
-    ``load(path)``; ``NAME:PATH`` on the command line means ``load(PATH)``.
+    Subclasses set ``name`` (snake_case, unique) and ``description`` and implement
+    `recommend`. ``__init__`` takes keyword parameters only, each with a default: the registry
+    builds ``cls(**params)`` from ``NAME:key=value`` specs. Online learners override `update`;
+    stochastic recommenders override `propensities` so that their logs serve off-policy
+    evaluation. Trainable recommenders subclass `simshop_core.training.Trainable`.
     """
 
     name: ClassVar[str]
@@ -23,17 +61,30 @@ class Recommender(abc.ABC):
     trainable: ClassVar[bool] = False
 
     def reset(self, rng: np.random.Generator) -> None:
-        """Called once before a run; keep ``rng`` for any random draw."""
+        """A fresh start: forget everything learnt and draw from ``rng`` from now on.
+
+        Evaluation calls it once per (shopper, recommender) cell, so a learner's numbers never
+        depend on which cells ran before. Subclasses that learn must clear what they learnt
+        here (and may call ``super().reset(rng)``, which stores ``self.rng``).
+        """
         self.rng = rng
 
     @abc.abstractmethod
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
-        """Return ``k`` distinct indices into ``observation["candidates"]``."""
+        """The ordered slate: ``k`` distinct indices into ``observation["candidates"]``,
+        top position first, as an integer array."""
 
-    def update(  # noqa: B027 - optional hook for online learners
-        self, observation: dict[str, Any], slate: np.ndarray, reaction: Reaction
-    ) -> None:
-        """Learn from the shopper's reaction to ``slate`` (bandits). Default: nothing."""
+    def update(self, feedback: Feedback) -> None:  # noqa: B027 - optional hook for learners
+        """Learn from what happened to the slate just shown. Default: nothing."""
+
+    def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities | None:
+        """How likely this recommender (as it is now) shows ``slate`` on ``observation``.
+
+        None (the default) means "no propensities": a deterministic recommender, or one that
+        cannot say. Called after `recommend` on the same observation, and never draws from
+        ``self.rng`` (that would change the slates it recommends).
+        """
+        return None
 
     @property
     def env_options(self) -> dict[str, Any] | None:
