@@ -2,12 +2,13 @@
 
     python benchmarks/env_throughput.py [--steps 200000] [--episodes 1000]
 
-Prints, in one run: ShopEnv steps per second (all shoppers, valid slates drawn before the
-timed loop), CartPole-v1 steps per second with a fixed action (both made through
-``gymnasium.make``), their ratio; then the wall time of
+Prints, in one run: ShopEnv steps per second under each click model (all shoppers, valid
+slates drawn before the timed loop), CartPole-v1 steps per second with a fixed action (all
+made through ``gymnasium.make``), the ratios; then the wall time of
 ``simshop evaluate --recommenders random,popularity --users all --episodes 1000 --seed 0``
 (six shoppers × random, popularity and the oracle), the command's start-up included.
-Figures, not a test: the targets are ≥ 0.2× CartPole and < 20 s for the grid.
+Figures, not a test: the targets are ≥ 0.2× CartPole for the default click model, ``pbm``
+and ``cascade`` within 15% of it, and < 20 s for the grid.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 
 import gymnasium as gym
 
-import simshop_core  # noqa: F401 - registers simshop/Shop-v0
+import simshop_core  # noqa: F401 - registers simshop/Shop-v1
 
 
 def steps_per_second(env: gym.Env, actions: list, steps: int) -> float:
@@ -41,15 +42,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N timed runs")
     args = parser.parse_args()
 
-    shop = gym.make("simshop/Shop-v0", users="all")
-    shop.action_space.seed(0)
-    slates = [shop.action_space.sample() for _ in range(4096)]
+    rates = {}
+    for click_model in ("threshold", "pbm", "cascade"):
+        shop = gym.make("simshop/Shop-v1", users="all", click_model=click_model)
+        shop.action_space.seed(0)
+        slates = [shop.action_space.sample() for _ in range(4096)]
+        rates[click_model] = max(
+            steps_per_second(shop, slates, args.steps) for _ in range(args.repeats)
+        )
     cartpole = gym.make("CartPole-v1")
-    shop_rate = max(steps_per_second(shop, slates, args.steps) for _ in range(args.repeats))
     pole_rate = max(steps_per_second(cartpole, [0], args.steps) for _ in range(args.repeats))
-    print(f"ShopEnv (users=all)   {shop_rate:>10,.0f} steps/s")
-    print(f"CartPole-v1 (fixed)   {pole_rate:>10,.0f} steps/s")
-    print(f"ratio                 {shop_rate / pole_rate:>10.3f}  (target >= 0.2)")
+    default = rates["threshold"]
+    print(f"CartPole-v1 (fixed)             {pole_rate:>10,.0f} steps/s")
+    for click_model, rate in rates.items():
+        versus = "" if click_model == "threshold" else f", {rate / default - 1:+.1%} vs threshold"
+        print(
+            f"ShopEnv (users=all, {click_model:<9}) {rate:>10,.0f} steps/s  "
+            f"ratio {rate / pole_rate:.3f}{versus}"
+        )
+    print("targets: threshold ratio >= 0.2; pbm and cascade within 15% of threshold")
 
     simshop = shutil.which("simshop") or f"{sys.executable} -m simshop_cli"
     command = (

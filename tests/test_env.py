@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import ClassVar
 
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 import simshop_core
 from simshop_core import Items, User, generate_catalog
-from simshop_core.env import OTHER, ShopEnv, SlateSpace, slate_to_action
+from simshop_core.env import OTHER, ShopEnv, SlateSpace
+from simshop_core.plugins import PluginRuntimeError
 
 USERS = sorted(simshop_core.get_registry().users)
 
@@ -48,7 +50,7 @@ def rollout(env: ShopEnv, seed: int, episodes: int, action_seed: int) -> list:
         done = False
         while not done:
             slate = actions.permutation(env.num_candidates)[: env.slate_size]
-            observation, reward, terminated, truncated, info = env.step(env.slate_to_action(slate))
+            observation, reward, terminated, truncated, info = env.step(slate)
             trace.append((observation, reward, terminated, truncated, info))
             done = terminated or truncated
     return trace
@@ -58,7 +60,7 @@ def rollout(env: ShopEnv, seed: int, episodes: int, action_seed: int) -> list:
 
 
 def test_gymnasium_make_works_after_importing_simshop_core() -> None:
-    env = gym.make("simshop/Shop-v0", users="all")
+    env = gym.make("simshop/Shop-v1", users="all")
     observation, _ = env.reset(seed=0)
     assert env.observation_space.contains(observation)
     assert env.unwrapped.user_types == (*USERS, OTHER)
@@ -67,7 +69,7 @@ def test_gymnasium_make_works_after_importing_simshop_core() -> None:
 def test_gymnasium_env_checker_passes_without_warnings() -> None:
     from gymnasium.utils.env_checker import check_env
 
-    env = gym.make("simshop/Shop-v0", users="all", render_mode="ansi").unwrapped
+    env = gym.make("simshop/Shop-v1", users="all", render_mode="ansi").unwrapped
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env, skip_render_check=False)
@@ -84,49 +86,67 @@ def test_stable_baselines3_env_checker_passes() -> None:
     assert unexpected == []
 
 
-def test_action_space_samples_valid_slates_and_rejects_others() -> None:
+def test_v0_is_gone_with_an_error_pointing_to_v1() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # gymnasium warns, then raises
+        with pytest.raises(gym.error.DeprecatedEnv, match="simshop/Shop-v1"):
+            gym.make("simshop/Shop-v0")
+
+
+def test_action_space_samples_valid_ordered_slates_and_rejects_others() -> None:
     space = SlateSpace(10, 3, seed=0)
-    for _ in range(50):
-        action = space.sample()
-        assert space.contains(action) and action.sum() == 3
-    assert not space.contains(np.zeros(10, dtype=np.int8))
-    assert not space.contains(np.ones(10, dtype=np.int8))
-    assert isinstance(space, gym.spaces.MultiBinary)
+    samples = [space.sample() for _ in range(200)]
+    for action in samples:
+        assert space.contains(action) and action.shape == (3,) and len(set(action)) == 3
+    # Ordered: the same items come in different orders.
+    assert len({tuple(a) for a in samples}) > len({frozenset(a) for a in samples})
+    assert not space.contains(np.array([1, 1, 2]))
+    assert not space.contains(np.array([0, 1, 10]))
+    assert isinstance(space, gym.spaces.MultiDiscrete)
 
 
 @pytest.mark.parametrize(
     ("action", "message"),
     [
-        (np.zeros(49, dtype=np.int8), "length 50"),
-        (np.zeros(50, dtype=np.int8), "exactly 5 ones"),
-        (np.ones(50, dtype=np.int8), "exactly 5 ones"),
-        (np.r_[np.full(5, 2), np.zeros(45)].astype(np.int8), "exactly 5 ones"),
-        (np.r_[np.ones(4), -1, np.zeros(45)].astype(np.int8), "exactly 5 ones"),
+        (np.arange(4), "shape \\(4,\\)"),
+        (np.arange(6), "shape \\(6,\\)"),
+        (np.array([0, 1, 2, 3, 3]), "repeated"),
+        (np.array([0, 1, 2, 3, -1]), "-1"),
+        (np.array([0, 1, 2, 3, 50]), "50"),
+        (np.arange(5.0), "dtype float64"),
+        (np.zeros(50, dtype=np.int8), "shape \\(50,\\)"),
+        ([0, 1, 2, 3, 4.0], "dtype float64"),
     ],
 )
 def test_bad_actions_raise_value_errors_saying_what_was_expected(action, message) -> None:
     env = ShopEnv(users="cheap_seeker")
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match="ordered slate of 5 distinct integer") as caught:
         env.step(action)
+    assert re.search(message, str(caught.value))
 
 
-def test_slate_to_action_builds_k_hot_vectors_and_checks_indices() -> None:
-    assert slate_to_action([0, 3], 5).tolist() == [1, 0, 0, 1, 0]
-    with pytest.raises(ValueError, match="distinct"):
-        slate_to_action([1, 1], 5)
-    with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        slate_to_action([0, 5], 5)
-    env = ShopEnv(users="cheap_seeker")
-    with pytest.raises(ValueError, match="exactly 5 ones"):
-        env.slate_to_action([0, 1])
+def test_info_is_per_slate_position_in_any_order(catalog) -> None:
+    env, ids = scripted_env(catalog)
+    FixedUtility.table = {int(ids[7]): 0.9, int(ids[2]): 0.6}
+    _, _, _, _, info = env.step(np.array([7, 0, 2, 9, 4]))
+    assert info["slate"].tolist() == [7, 0, 2, 9, 4]
+    assert info["product_ids"].tolist() == ids[[7, 0, 2, 9, 4]].tolist()
+    assert info["clicked"].tolist() == [True, False, True, False, False]
+    assert info["true_utility"].tolist() == [0.9, 0.0, 0.6, 0.0, 0.0]
+    assert info["bought"][0]  # utility 0.9 >= the buy threshold 0.8: a certain buy
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"num_candidates": 0}, "num_candidates"),
-        ({"num_candidates": 1000}, "exceeds the catalog"),
+        ({"num_candidates": 1000}, "must not exceed the catalog's 250"),
+        ({"num_candidates": 5.0}, "must be an integer"),
+        ({"click_model": "dbn"}, "click_model='dbn': must be one of 'threshold', 'pbm', 'cascade'"),
+        ({"examination": [0.5] * 5}, "applies to click_model='pbm' only"),
+        ({"click_model": "pbm", "examination": [1.0, 0.5]}, "want 5 probabilities"),
+        ({"click_model": "pbm", "examination": [1, 0.5, 0.4, 0.3, 0]}, "in \\(0, 1\\]"),
         ({"slate_size": 0}, "slate_size"),
         ({"slate_size": 60}, "slate_size"),
         ({"n_last_clicks": 0}, "n_last_clicks"),
@@ -235,7 +255,7 @@ def test_reward_matches_a_hand_computation_on_a_scripted_page(catalog) -> None:
     env, ids = scripted_env(catalog)
     # Five candidates: utilities 0.9 (click, certain buy), 0.6 (click), 0.3, 0.2, 0.1.
     FixedUtility.table = dict(zip(ids[:5].tolist(), [0.9, 0.6, 0.3, 0.2, 0.1], strict=True))
-    _, reward, *_, info = env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+    _, reward, *_, info = env.step(np.array([0, 1, 2, 3, 4]))
     clicks, buys = info["clicked"].sum(), info["bought"].sum()
     assert clicks == 2 and info["bought"][0]
     expected = 3 * clicks / 5 + 5 * buys / 5 + np.mean([0.9, 0.6, 0.3, 0.2, 0.1]) - 0 - 0 - 0.1
@@ -243,7 +263,7 @@ def test_reward_matches_a_hand_computation_on_a_scripted_page(catalog) -> None:
 
     # Page 2 repeats two items (one repeat each) and gets no click.
     FixedUtility.table = {}
-    _, reward, *_, info = env.step(env.slate_to_action([0, 1, 5, 6, 7]))
+    _, reward, *_, info = env.step(np.array([0, 1, 5, 6, 7]))
     assert info["clicked"].sum() == 0
     assert reward == pytest.approx(0 + 0 + 0 - 0.1 * (2 / 5) - 0.1 - 0.1 * 2)
 
@@ -251,14 +271,14 @@ def test_reward_matches_a_hand_computation_on_a_scripted_page(catalog) -> None:
 def test_custom_reward_weights_are_used(catalog) -> None:
     env, ids = scripted_env(catalog, reward_weights={"ctr": 0, "btr": 0, "utility": 2, "page": 0})
     FixedUtility.table = dict.fromkeys(ids[:5].tolist(), 0.4)
-    _, reward, *_ = env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+    _, reward, *_ = env.step(np.array([0, 1, 2, 3, 4]))
     assert reward == pytest.approx(2 * 0.4 - 0.1)  # the no-click penalty keeps its default
 
 
 def test_three_pages_without_a_click_terminate(catalog) -> None:
     env, _ = scripted_env(catalog)
     FixedUtility.table = {}
-    flags = [env.step(env.slate_to_action([0, 1, 2, 3, 4]))[2:4] for _ in range(3)]
+    flags = [env.step(np.array([0, 1, 2, 3, 4]))[2:4] for _ in range(3)]
     assert flags == [(False, False), (False, False), (True, False)]
 
 
@@ -266,25 +286,25 @@ def test_ten_pages_truncate_and_never_both(catalog) -> None:
     env, ids = scripted_env(catalog, limits={"clicks": 11})
     # One click per page keeps the visit going: page limits are truncation, not termination.
     FixedUtility.table = {int(ids[0]): 0.55}
-    flags = [env.step(env.slate_to_action([0, 1, 2, 3, 4]))[2:4] for _ in range(10)]
+    flags = [env.step(np.array([0, 1, 2, 3, 4]))[2:4] for _ in range(10)]
     assert flags[:9] == [(False, False)] * 9
     assert flags[9] == (False, True)
     # The 10th click on the 10th page: terminated, and then not also truncated.
     env, ids = scripted_env(catalog)
-    flags = [env.step(env.slate_to_action([0, 1, 2, 3, 4]))[2:4] for _ in range(10)]
+    flags = [env.step(np.array([0, 1, 2, 3, 4]))[2:4] for _ in range(10)]
     assert flags[9] == (True, False)
 
 
 def test_click_and_buy_limits_terminate(catalog) -> None:
     env, ids = scripted_env(catalog, limits={"buys": 5})
     FixedUtility.table = dict.fromkeys(ids[:5].tolist(), 1.0)
-    *_, terminated, truncated, info = env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+    *_, terminated, truncated, info = env.step(np.array([0, 1, 2, 3, 4]))
     assert info["total_buys"] == 5 and terminated and not truncated
 
     env, ids = scripted_env(catalog)  # default: 10 clicks (and so at most 10 buys)
     FixedUtility.table = dict.fromkeys(ids[:10].tolist(), 0.6)
-    assert not env.step(env.slate_to_action([0, 1, 2, 3, 4]))[2]
-    *_, terminated, _, info = env.step(env.slate_to_action([5, 6, 7, 8, 9]))
+    assert not env.step(np.array([0, 1, 2, 3, 4]))[2]
+    *_, terminated, _, info = env.step(np.array([5, 6, 7, 8, 9]))
     assert info["total_clicks"] == 10 and terminated
 
 
@@ -294,7 +314,7 @@ def test_click_and_buy_limits_terminate(catalog) -> None:
 def test_exposures_count_per_shopper_and_reset_with_the_next_one(catalog) -> None:
     env, ids = scripted_env(catalog, visits_per_shopper=2)
     FixedUtility.table = {}
-    observation, *_ = env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+    observation, *_ = env.step(np.array([0, 1, 2, 3, 4]))
     assert observation["candidates"]["times_shown"][:6].tolist() == [1, 1, 1, 1, 1, 0]
     observation, info = env.reset()  # the same shopper's second visit
     assert info["visit"] == 2 and info["shopper_id"] == 1
@@ -310,7 +330,7 @@ def test_familiarity_seeker_sees_its_exposures_across_visits(catalog) -> None:
     env.reset(seed=1)
     before = env.true_utility()
     for _ in range(2):
-        env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+        env.step(np.array([0, 1, 2, 3, 4]))
     after = env.true_utility()
     assert np.all(after[:5] > before[:5] + 0.1)  # sigmoid(n − 4) rises with exposure
 
@@ -336,12 +356,12 @@ def test_history_keeps_the_last_clicks_newest_last_and_clears_for_a_new_shopper(
     observation = env.reset(seed=0)[0]
     assert observation["history"]["mask"].tolist() == [0, 0, 0]
     FixedUtility.table = {int(ids[2]): 0.6, int(ids[4]): 0.6}
-    observation, *_ = env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+    observation, *_ = env.step(np.array([0, 1, 2, 3, 4]))
     assert observation["history"]["mask"].tolist() == [0, 1, 1]
     assert observation["history"]["product_id"].tolist() == [0, ids[2], ids[4]]
     assert observation["history"]["times_shown"].tolist() == [0, 1, 1]
     FixedUtility.table = {int(ids[7]): 0.6, int(ids[8]): 0.6}
-    observation, *_ = env.step(env.slate_to_action([5, 6, 7, 8, 9]))
+    observation, *_ = env.step(np.array([5, 6, 7, 8, 9]))
     assert observation["history"]["product_id"].tolist() == [ids[4], ids[7], ids[8]]
     assert observation["history"]["mask"].tolist() == [1, 1, 1]
     assert observation["history"]["price"][0] == pytest.approx(
@@ -354,7 +374,7 @@ def test_history_keeps_the_last_clicks_newest_last_and_clears_for_a_new_shopper(
 def test_session_fields_and_info(catalog) -> None:
     env, ids = scripted_env(catalog)
     FixedUtility.table = {int(ids[0]): 0.9}
-    observation, _, _, _, info = env.step(env.slate_to_action([0, 1, 2, 3, 4]))
+    observation, _, _, _, info = env.step(np.array([0, 1, 2, 3, 4]))
     session = {k: int(v) for k, v in observation["session"].items()}
     assert session == {"visit": 1, "page": 2, "clicks": 1, "buys": 1, "no_click_streak": 0}
     assert info["product_ids"].tolist() == ids[:5].tolist()

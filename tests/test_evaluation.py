@@ -120,7 +120,8 @@ def test_results_save_as_csv_and_json_whole(tmp_path, catalog) -> None:
     frame = pd.read_csv(result.save(tmp_path / "r.csv"))
     assert list(frame["recommender"]) == ["oracle", "popularity", "random"]
     payload = json.loads(result.save(tmp_path / "r.json").read_text())
-    assert payload["seed"] == 0 and len(payload["cells"]) == 3
+    assert payload["manifest"]["master_seed"] == 0 and len(payload["cells"]) == 3
+    assert payload["manifest"]["catalog"]["sha256"] == catalog.fingerprint()
     with pytest.raises(ValueError, match="unsupported results format"):
         result.save(tmp_path / "r.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json"]
@@ -140,7 +141,7 @@ def test_evaluate_prints_the_table_and_writes_files(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "cheap_seeker" in result.output and "oracle" in result.output
-    assert json.loads(out.read_text())["episodes"] == 20
+    assert json.loads(out.read_text())["manifest"]["options"]["episodes"] == 20
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1,7 +1,8 @@
 """SimShop core: the catalog, the `ShopEnv` environment, the plugin contract and evaluation.
 
 Importing this package is cheap (no pandas, no torch): the catalog, the env and evaluation are
-imported on first use. It registers the gymnasium id ``simshop/Shop-v0``.
+imported on first use. It registers the gymnasium id ``simshop/Shop-v1`` (0.1's k-hot
+``simshop/Shop-v0`` is gone: gymnasium's own error for it points to v1).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from simshop_core.hookspecs import hookimpl
 from simshop_core.items import Items
 from simshop_core.plugins import LoadError, PluginError, get_plugin_manager, reload_plugins
-from simshop_core.recommender import Recommender
+from simshop_core.recommender import Feedback, Propensities, Recommender
 from simshop_core.registry import (
     UnknownNameError,
     get_registry,
@@ -23,9 +24,9 @@ from simshop_core.registry import (
 )
 from simshop_core.user import Reaction, User
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-ENV_ID = "simshop/Shop-v0"
+ENV_ID = "simshop/Shop-v1"
 
 # name -> module for what is imported only on first use.
 _LAZY = {
@@ -34,15 +35,18 @@ _LAZY = {
     "generate_catalog": "simshop_core.catalog",
     "load_catalog": "simshop_core.catalog",
     "ShopEnv": "simshop_core.env",
-    "slate_to_action": "simshop_core.env",
+    "SlateSpace": "simshop_core.spaces",
+    "rollout": "simshop_core.rollout",
     "evaluate": "simshop_core.evaluation",
     "EvaluationResult": "simshop_core.evaluation",
 }
 
 if TYPE_CHECKING:
     from simshop_core.catalog import Catalog, CatalogError, generate_catalog, load_catalog
-    from simshop_core.env import ShopEnv, slate_to_action
+    from simshop_core.env import ShopEnv
     from simshop_core.evaluation import EvaluationResult, evaluate
+    from simshop_core.rollout import rollout
+    from simshop_core.spaces import SlateSpace
 
 
 def __getattr__(name: str) -> Any:
@@ -65,12 +69,15 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "EvaluationResult",
+    "Feedback",
     "Items",
     "LoadError",
     "PluginError",
+    "Propensities",
     "Reaction",
     "Recommender",
     "ShopEnv",
+    "SlateSpace",
     "UnknownNameError",
     "User",
     "__version__",
@@ -84,6 +91,6 @@ __all__ = [
     "make_user",
     "recommender_names",
     "reload_plugins",
-    "slate_to_action",
+    "rollout",
     "user_names",
 ]

@@ -4,6 +4,7 @@ and held in memory as NumPy columns so that `Items` views and env steps are chea
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,16 @@ class Catalog:
     ) -> Items:
         """An `Items` view of the rows at ``index`` (every row if None)."""
         return Items(self.columns, index, times_shown)
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of the catalog's contents (columns and reference date), so a log or a
+        results file can say exactly which catalog it came from."""
+        digest = hashlib.sha256(self.reference_date.isoformat().encode())
+        for name, values in self.columns.items():
+            digest.update(name.encode())
+            data = "\x1f".join(values.tolist()) if values.dtype.kind == "U" else values
+            digest.update(data.encode() if isinstance(data, str) else data.tobytes())
+        return digest.hexdigest()
 
     def vocabulary(self, column: str) -> list[str]:
         """The distinct values of a categorical column, sorted."""

@@ -1,8 +1,10 @@
-"""`ShopEnv`: one episode is one visit of one shopper; the action is a slate of k candidates.
+"""`ShopEnv`: one episode is one visit of one shopper; the action is an ordered slate.
 
-The catalog is held as NumPy columns once; a step is a handful of vectorised operations on
-the slate (no pandas). Every draw comes from ``self.np_random``, so ``reset(seed=s)`` fixes
-the whole trajectory: the shopper type, the candidates and the shopper's own randomness.
+The parts live in their own modules: the action space (`simshop_core.spaces`), the
+observation (`simshop_core.observation`), click models (`simshop_core.click_models`), the
+reward (`simshop_core.reward`) and the visit's state machine (`simshop_core.visit`). This
+module keeps the shopper's state (exposures, click history, candidates) and puts them
+together. A step is a handful of vectorised operations on the slate (no pandas).
 """
 
 from __future__ import annotations
@@ -10,103 +12,109 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from simshop_core.catalog import CATEGORICAL_COLUMNS, Catalog, load_catalog
+from simshop_core.click_models import CLICK_MODELS, check_examination, make_click_model
 from simshop_core.items import Items
-from simshop_core.registry import get_registry
-from simshop_core.user import User
+from simshop_core.observation import (
+    OTHER,
+    TIMES_SHOWN,
+    FeatureTable,
+    item_fields,
+    observation_space,
+    session_fields,
+    user_type_vocabulary,
+)
+from simshop_core.plugins import PluginRuntimeError
+from simshop_core.registry import blame, describe_exception, get_registry, make_user
+from simshop_core.reward import RewardWeights
+from simshop_core.spaces import SlateSpace, check_slate
+from simshop_core.user import Reaction, User
+from simshop_core.visit import EpisodeLimits, Visit
 
 CandidatePool = Literal["shopper", "session", "page"]
-OTHER = "other"
-# Per-item fields of ``observation["candidates"]`` and ``observation["history"]``, by dtype.
-FLOAT_FIELDS = ("price", "quality_score", "popularity", "days_since_release")
-INT_FIELDS = ("product_id", "times_shown", *CATEGORICAL_COLUMNS)
-SESSION_FIELDS = ("visit", "page", "clicks", "buys", "no_click_streak")
 
-
-@dataclass(frozen=True)
-class RewardWeights:
-    """``ctr·CTR + btr·BTR + utility·mean(utility) − repeat·mean(repeats) − no_click·[no click]
-    − page·page_number`` (the prototype's weights)."""
-
-    ctr: float = 3.0
-    btr: float = 5.0
-    utility: float = 1.0
-    repeat: float = 0.1
-    no_click: float = 0.1
-    page: float = 0.1
-
-
-@dataclass(frozen=True)
-class EpisodeLimits:
-    """A visit ends (terminated) after ``no_click_pages`` pages in a row without a click,
-    ``clicks`` clicks or ``buys`` buys; otherwise it is truncated after ``pages`` pages.
-
-    ``buys`` defaults to 10, not the prototype's 5: ending a visit at 5 buys made one perfect
-    page (≈ 8.8) worth less than a poor visit that drags on to collect ≈ 9.5, so the oracle
-    scored below random for easy shoppers. Pass ``limits={"buys": 5}`` for the old rule.
-    """
-
-    pages: int = 10
-    no_click_pages: int = 3
-    clicks: int = 10
-    buys: int = 10
-
-
-class SlateSpace(spaces.MultiBinary):
-    """k-hot vectors over ``n`` candidates with exactly ``k`` ones: a slate of k distinct items.
-
-    A `MultiBinary` so stable-baselines3 and gymnasium's checker know it; ``sample`` draws
-    valid slates and ``contains`` demands exactly k ones.
-    """
-
-    def __init__(self, n: int, k: int, seed: int | np.random.Generator | None = None):
-        super().__init__(n, seed=seed)
-        self.k = int(k)
-
-    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
-        if mask is not None or probability is not None:
-            raise NotImplementedError("SlateSpace.sample takes no mask or probability")
-        action = np.zeros(self.n, dtype=self.dtype)
-        action[self.np_random.choice(self.n, self.k, replace=False)] = 1
-        return action
-
-    def contains(self, x: Any) -> bool:
-        return bool(super().contains(x) and np.count_nonzero(x) == self.k)
-
-    def __repr__(self) -> str:
-        return f"SlateSpace(n={self.n}, k={self.k})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SlateSpace) and self.n == other.n and self.k == other.k
-
-
-def slate_to_action(slate: Sequence[int] | np.ndarray, num_candidates: int) -> np.ndarray:
-    """Candidate indices → the k-hot action ``ShopEnv.step`` takes."""
-    slate = np.asarray(slate, dtype=np.int64)
-    if slate.ndim != 1 or len(np.unique(slate)) != len(slate):
-        raise ValueError(f"a slate is a list of distinct candidate indices, got {slate.tolist()}")
-    if len(slate) and (slate.min() < 0 or slate.max() >= num_candidates):
-        raise ValueError(
-            f"slate indices must lie in [0, {num_candidates - 1}], got {slate.tolist()}"
-        )
-    action = np.zeros(num_candidates, dtype=np.int8)
-    action[slate] = 1
-    return action
+__all__ = ["OTHER", "EpisodeLimits", "RewardWeights", "ShopEnv", "SlateSpace"]
 
 
 class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
-    """Shoppers visit a shop; each step the recommender shows a slate of ``slate_size`` items
-    chosen from ``num_candidates`` candidates, and the shopper clicks and buys.
+    """Shoppers visit a shop; each page the recommender shows an ordered slate of items and
+    the shopper clicks and buys.
 
-    A shopper drawn from ``users`` stays for ``visits_per_shopper`` visits (episodes), keeping
-    their exposures and click history; ``reset(seed=...)`` always brings a new shopper.
+    ## Description
+
+    A shopper drawn from ``users`` arrives, gets a pool of ``num_candidates`` catalog items
+    (drawn with the env's RNG) and stays for ``visits_per_shopper`` visits, keeping what they
+    were shown and what they clicked; then a new shopper arrives. An episode is one visit.
+
+    ## Action space
+
+    `SlateSpace(num_candidates, slate_size)`, a ``MultiDiscrete([num_candidates] * k)``: an
+    **ordered** slate of ``slate_size`` distinct candidate indices, top position first (an int
+    array of shape ``(k,)``). Anything else — wrong length, out of range, negative,
+    duplicates, floats — is a `ValueError` saying what was expected.
+
+    ## Observation space
+
+    A `Dict` of raw values: ``user_type`` (one-hot over ``user_types``, whose last slot is
+    ``other``), ``session`` (``visit``, ``page``, ``clicks``, ``buys``, ``no_click_streak``),
+    ``candidates`` (per candidate: ``product_id``, ``price``, ``quality_score``,
+    ``popularity``, ``days_since_release``, ``times_shown`` and integer codes for
+    ``category``, ``subcategory``, ``brand``, ``color``) and ``history`` (the same fields for
+    the last ``n_last_clicks`` clicked items, newest last, with a ``mask``). Every `Box` has
+    finite bounds taken from the catalog.
+
+    ## Click models
+
+    ``click_model="threshold"`` (default): every shown item is examined; ``"pbm"``: position
+    i is examined with probability ``examination[i]`` (default ``1 / log2(i + 2)``);
+    ``"cascade"``: the shopper scans top-down and stops at the first click. A shopper clicks
+    only items it examined (see `simshop_core.click_models`).
+
+    ## Rewards
+
+    ``3·CTR + 5·BTR + 1·mean(utility) − 0.1·mean(repeat exposures) − 0.1·[no click]
+    − 0.1·page_number`` (weights: ``reward_weights``), CTR and BTR over the slate size.
+
+    ## Starting state
+
+    ``reset(seed=s)`` brings a new shopper and fixes everything that follows; a plain
+    ``reset()`` starts the same shopper's next visit (a new shopper once their visits are
+    used up, or with ``options={"new_shopper": True}``).
+
+    ## Episode end
+
+    Terminated after 3 pages in a row without a click, 10 clicks or 10 buys; otherwise
+    truncated after 10 pages (``limits``). Never both.
+
+    ## Info
+
+    The running shopper id, shopper type, visit and page; after a step also, one entry per
+    slate **position**: ``slate``, ``product_ids``, ``clicked``, ``bought`` and the simulator
+    truth ``true_utility``, ``examine_prob`` and ``click_prob`` (never shown to a
+    recommender); the page's ``reward``, ``ctr`` and ``btr``, and the visit's running totals.
+
+    ## Arguments
+
+    ``catalog`` (a `Catalog`, a CSV/Parquet path, or None for the generated one), ``users``
+    (``"all"``, ``"a,b"``, or names, specs and `User` instances), ``num_candidates`` (50),
+    ``slate_size`` (5), ``n_last_clicks`` (5), ``visits_per_shopper`` (10),
+    ``candidate_pool`` (``"shopper"``; ``"session"`` or ``"page"`` redraw the pool every visit
+    or page), ``click_model``, ``examination``, ``reward_weights``, ``limits``,
+    ``user_types`` and ``vocabularies`` (the observation's layout: a trained policy's env is
+    rebuilt from them), ``render_mode`` (``"ansi"``).
+
+    ## Version history
+
+    - v1 (SimShop 0.2): the action is an ordered slate; ``info``'s per-item fields are per
+      slate position; click models; the truth (``true_utility``, ``examine_prob``,
+      ``click_prob``) in ``info``.
+    - v0 (SimShop 0.1): a k-hot action, so the order of a slate was lost.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 - gymnasium API
@@ -114,13 +122,15 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
     def __init__(
         self,
         catalog: Catalog | str | os.PathLike[str] | None = None,
-        users: str | Sequence[str | User] = "all",
+        users: str | Sequence[str | User] | User = "all",
         *,
         num_candidates: int = 50,
         slate_size: int = 5,
         n_last_clicks: int = 5,
         visits_per_shopper: int = 10,
         candidate_pool: CandidatePool = "shopper",
+        click_model: str = "threshold",
+        examination: Sequence[float] | None = None,
         reward_weights: RewardWeights | dict[str, float] | None = None,
         limits: EpisodeLimits | dict[str, int] | None = None,
         user_types: Sequence[str] | None = None,
@@ -129,28 +139,21 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
     ) -> None:
         self.catalog = load_catalog(catalog)
         n_items = len(self.catalog)
-        _require(num_candidates >= 1, "num_candidates", num_candidates, "must be at least 1")
-        _require(
-            num_candidates <= n_items,
-            "num_candidates",
-            num_candidates,
-            f"exceeds the catalog's {n_items} items",
-        )
-        _require(
-            1 <= slate_size <= num_candidates,
-            "slate_size",
-            slate_size,
-            f"must be between 1 and num_candidates ({num_candidates})",
-        )
-        _require(n_last_clicks >= 1, "n_last_clicks", n_last_clicks, "must be at least 1")
-        _require(
-            visits_per_shopper >= 1, "visits_per_shopper", visits_per_shopper, "must be at least 1"
-        )
+        _require_int("num_candidates", num_candidates, 1, n_items, f"the catalog's {n_items}")
+        _require_int("slate_size", slate_size, 1, num_candidates, "num_candidates")
+        _require_int("n_last_clicks", n_last_clicks, 1)
+        _require_int("visits_per_shopper", visits_per_shopper, 1)
         _require(
             candidate_pool in ("shopper", "session", "page"),
             "candidate_pool",
             candidate_pool,
             "must be 'shopper', 'session' or 'page'",
+        )
+        _require(
+            click_model in CLICK_MODELS,
+            "click_model",
+            click_model,
+            f"must be one of {', '.join(map(repr, CLICK_MODELS))}",
         )
         _require(
             render_mode is None or render_mode in self.metadata["render_modes"],
@@ -163,17 +166,20 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.n_last_clicks = int(n_last_clicks)
         self.visits_per_shopper = int(visits_per_shopper)
         self.candidate_pool = candidate_pool
+        self.click_model = click_model
+        self.examination = (
+            None if examination is None else check_examination(examination, self.slate_size)
+        )
         self.reward_weights = _options(RewardWeights, reward_weights, "reward_weights")
         self.limits = _options(EpisodeLimits, limits, "limits")
         for f in fields(EpisodeLimits):
-            value = getattr(self.limits, f.name)
-            _require(value >= 1, f"limits.{f.name}", value, "must be at least 1")
+            _require_int(f"limits.{f.name}", getattr(self.limits, f.name), 1)
         self.render_mode = render_mode
 
         self.shoppers, self.shopper_names = _resolve_users(users)
         if user_types is None:
-            user_types = sorted(get_registry().users)
-        self.user_types = (*(t for t in user_types if t != OTHER), OTHER)
+            user_types = _default_user_types(users, self.shopper_names)
+        self.user_types = user_type_vocabulary(user_types)
         self._type_index = np.array(
             [self._type_slot(name) for name in self.shopper_names], dtype=np.int64
         )
@@ -185,19 +191,32 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             else self.catalog.vocabulary(c)
             for c in CATEGORICAL_COLUMNS
         }
-        self._features = self._feature_table()
+        self._features = FeatureTable(self.catalog, self.vocabularies)
+        self._int_table, self._float_table = self._features.ints, self._features.floats
         self._columns = self.catalog.columns
-        self._product_ids = self._features["product_id"]
-        self.observation_space = self._make_observation_space()
+        self._product_ids = self._features.fields["product_id"]
+        self.observation_space = observation_space(
+            self._features,
+            self.vocabularies,
+            n_user_types=len(self.user_types),
+            num_candidates=self.num_candidates,
+            n_last_clicks=self.n_last_clicks,
+            max_shown=self.visits_per_shopper * self.limits.pages,
+            max_pages=self.limits.pages,
+            max_visits=self.visits_per_shopper,
+            slate_size=self.slate_size,
+        )
         self.action_space = SlateSpace(self.num_candidates, self.slate_size)
-        self._ones = [1] * self.slate_size  # what a valid action holds at its non-zeros
+        self._click = make_click_model(
+            click_model, self.slate_size, _checked_utility, _checked_react, examination
+        )
 
         self._shopper_count = 0
         self._shopper_id = 0
         self._shopper: User | None = None
         self._shopper_slot = 0
         self._visits_left = 0
-        self._visit = 0
+        self._visit = Visit(0, self.limits)
         self._last_page: dict[str, Any] | None = None
         self._done = True  # until the first reset
 
@@ -208,15 +227,20 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     @property
     def env_options(self) -> dict[str, Any]:
-        """The options that fix the observation and action layout: what a trained policy
-        needs to rebuild a compatible env (the reward and limits stay the evaluator's)."""
-        return {
+        """The options a trained policy needs to rebuild its env: the observation and action
+        layout, and the click model it learnt under (the reward and limits stay the
+        evaluator's)."""
+        options: dict[str, Any] = {
             "user_types": list(self.user_types),
             "num_candidates": self.num_candidates,
             "slate_size": self.slate_size,
             "n_last_clicks": self.n_last_clicks,
             "vocabularies": {c: list(v) for c, v in self.vocabularies.items()},
+            "click_model": self.click_model,
         }
+        if self.examination is not None:
+            options["examination"] = self.examination.tolist()
+        return options
 
     @property
     def shopper(self) -> User | None:
@@ -227,63 +251,10 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
     def shopper_type(self) -> str:
         return self.shopper_names[self._shopper_slot]
 
-    # --- spaces -----------------------------------------------------------------------
-
-    def _feature_table(self) -> dict[str, np.ndarray]:
-        """The per-item observation fields for every catalog row, computed once."""
-        columns = self.catalog.columns
-        table: dict[str, np.ndarray] = {"product_id": columns["product_id"].astype(np.int64)}
-        table["times_shown"] = np.zeros(len(self.catalog), dtype=np.int64)  # filled per shopper
-        for name in FLOAT_FIELDS:
-            table[name] = columns[name].astype(np.float32)
-        for name in CATEGORICAL_COLUMNS:
-            table[name] = self.catalog.codes(name, self.vocabularies[name])
-        # Stacked by dtype so that an observation is two copies, not ten; the extra all-zero
-        # column is the padding row of the click history.
-        self._int_table = np.pad(np.stack([table[name] for name in INT_FIELDS]), ((0, 0), (0, 1)))
-        self._float_table = np.pad(
-            np.stack([table[name] for name in FLOAT_FIELDS]), ((0, 0), (0, 1))
-        )
-        return table
-
-    def _make_observation_space(self) -> spaces.Dict:
-        max_shown = self.visits_per_shopper * self.limits.pages
-
-        def item_space(length: int) -> dict[str, spaces.Space]:
-            out: dict[str, spaces.Space] = {}
-            ids = self._features["product_id"]
-            out["product_id"] = spaces.Box(
-                min(0, int(ids.min())), int(ids.max()), (length,), np.int64
-            )
-            for name in FLOAT_FIELDS:
-                high = np.float32(self._features[name].max())
-                out[name] = spaces.Box(np.float32(0), high, (length,), np.float32)
-            out["times_shown"] = spaces.Box(0, max_shown, (length,), np.int64)
-            for name in CATEGORICAL_COLUMNS:
-                high = max(len(self.vocabularies[name]) - 1, 0)
-                out[name] = spaces.Box(0, high, (length,), np.int64)
-            return out
-
-        max_count = self.limits.pages * self.slate_size
-        session_high = {
-            "visit": self.visits_per_shopper,
-            "page": self.limits.pages + 1,
-            "clicks": max_count,
-            "buys": max_count,
-            "no_click_streak": self.limits.pages,
-        }
-        history = item_space(self.n_last_clicks)
-        history["mask"] = spaces.Box(0, 1, (self.n_last_clicks,), np.int8)
-        return spaces.Dict(
-            {
-                "user_type": spaces.Box(0.0, 1.0, (len(self.user_types),), np.float32),
-                "session": spaces.Dict(
-                    {k: spaces.Box(0, v, (), np.int64) for k, v in session_high.items()}
-                ),
-                "candidates": spaces.Dict(item_space(self.num_candidates)),
-                "history": spaces.Dict(history),
-            }
-        )
+    @property
+    def visit(self) -> Visit:
+        """The visit in progress (or the last one)."""
+        return self._visit
 
     # --- gymnasium API ----------------------------------------------------------------
 
@@ -303,12 +274,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         elif self.candidate_pool != "shopper":
             self._draw_candidates()
         self._visits_left -= 1
-        self._visit += 1
-        self._page = 1
-        self._clicks = 0
-        self._buys = 0
-        self._streak = 0
-        self._reward = 0.0
+        self._visit = Visit(self._visit.number + 1, self.limits)
         self._shown_this_visit = np.zeros(len(self.catalog), dtype=np.int64)
         self._last_page = None
         self._done = False
@@ -318,15 +284,19 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         rng = self.np_random
         self._shopper_slot = int(rng.integers(len(self.shoppers)))
         self._shopper = self.shoppers[self._shopper_slot]
-        self._shopper.reset(rng)
+        try:
+            self._shopper.reset(rng)
+        except Exception as exc:
+            raise blame(self._shopper, "reset", f"raised {describe_exception(exc)}") from exc
         self._shopper_count += 1
         self._shopper_id = self._shopper_count
         self._visits_left = self.visits_per_shopper
-        self._visit = 0
+        self._visit = Visit(0, self.limits)
         self._shown = np.zeros(len(self.catalog), dtype=np.int64)
-        # Click history as catalog rows, newest last; empty slots (mask 0) come first.
+        # Click history as catalog rows, newest last; empty slots (mask 0) point at the
+        # all-zero padding row past the catalog's end.
         n = self.n_last_clicks
-        self._history_rows = np.full(n, len(self.catalog), dtype=np.int64)
+        self._history_rows = np.full(n, self._features.padding_row, dtype=np.int64)
         self._history_times = np.zeros(n, dtype=np.int64)
         self._history_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._user_obs = self._one_hot[self._type_index[self._shopper_slot]]
@@ -339,68 +309,53 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._candidate_int = self._int_table.take(pool, axis=1)
         self._candidate_float = self._float_table.take(pool, axis=1)
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("the visit has ended (or not begun): call reset() before step()")
-        slate = self._decode(action)
-        rows = self._pool[slate]
+        slate = check_slate(action, self.num_candidates, self.slate_size)
+        rows = self._pool[slate]  # catalog rows, in slate order
         times_shown = self._shown[rows]  # this shopper's exposures before this page
         repeats = self._shown_this_visit[rows]
-        reaction = self._shopper.react(Items(self._columns, rows, times_shown), self.np_random)
-        clicked, bought, utility = reaction.clicked, reaction.bought, reaction.utility
-        if not len(clicked) == len(bought) == len(utility) == len(rows):
-            raise ValueError(f"{type(self._shopper).__name__}.react returned the wrong lengths")
+        items = Items(self._columns, rows, times_shown)
+        page = self._click.outcome(self._shopper, items, self.np_random)
         # Slate items are distinct, so fancy-index assignment counts each once.
         self._shown[rows] = seen = times_shown + 1
         self._shown_this_visit[rows] = repeats + 1
 
         k = self.slate_size
+        clicked, bought = page.clicked, page.bought
         clicks = int(np.count_nonzero(clicked))
         buys = int(np.count_nonzero(bought))
-        w = self.reward_weights
-        reward = (
-            w.ctr * clicks / k
-            + w.btr * buys / k
-            # sum(tolist()) is ~5x cheaper than ndarray.sum() on a handful of items
-            + w.utility * sum(utility.tolist()) / k
-            - w.repeat * sum(repeats.tolist()) / k
-            - w.no_click * (clicks == 0)
-            - w.page * self._page
+        visit = self._visit
+        number = visit.page
+        # sum(tolist()) is ~5x cheaper than ndarray.sum() on a handful of items
+        reward = self.reward_weights.page_reward(
+            clicks, buys, sum(page.true_utility.tolist()), sum(repeats.tolist()), k, number
         )
         if clicks:
             self._remember(rows[clicked], seen[clicked])
-        self._clicks += clicks
-        self._buys += buys
-        self._streak = 0 if clicks else self._streak + 1
-        self._reward += reward
-
-        limits = self.limits
-        terminated = (
-            self._streak >= limits.no_click_pages
-            or self._clicks >= limits.clicks
-            or self._buys >= limits.buys
-        )
-        truncated = not terminated and self._page >= limits.pages
+        terminated, truncated = visit.record(clicks, buys, reward)
         info = {
             "shopper_id": self._shopper_id,
             "user_type": self.shopper_names[self._shopper_slot],
-            "visit": self._visit,
-            "page": self._page,
-            "total_clicks": self._clicks,
-            "total_buys": self._buys,
-            "total_reward": self._reward,
+            "visit": visit.number,
+            "page": number,
+            "total_clicks": visit.clicks,
+            "total_buys": visit.buys,
+            "total_reward": visit.reward,
+            "slate": slate.copy(),
             "product_ids": self._product_ids.take(rows),
-            "slate": slate,
             "clicked": clicked,
             "bought": bought,
-            "utility": utility,
+            "true_utility": page.true_utility,
+            "examine_prob": page.examine_prob,
+            "click_prob": page.click_prob,
             "ctr": clicks / k,
             "btr": buys / k,
             "reward": reward,
         }
-        self._last_page = info
+        self._last_page, self._last_rows = info, rows
         self._done = terminated or truncated
-        self._page += 1
         if self.candidate_pool == "page" and not self._done:
             self._draw_candidates()
         return self._observation(), reward, terminated, truncated, info
@@ -411,12 +366,6 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         return self.render_page()
 
     # --- helpers ----------------------------------------------------------------------
-
-    def slate_to_action(self, slate: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Candidate indices → the k-hot action (checks that there are ``slate_size``)."""
-        action = slate_to_action(slate, self.num_candidates)
-        self._decode(action)
-        return action
 
     def candidate_items(self) -> Items:
         """The current candidates as an `Items` view (with this shopper's exposures)."""
@@ -432,48 +381,35 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         if self._shopper is None:
             raise RuntimeError("call reset() first")
         rng = copy.deepcopy(self.np_random)
-        return np.asarray(self._shopper.utility(self.candidate_items(), rng), dtype=np.float64)
+        return _checked_utility(self._shopper, self.candidate_items(), rng)
 
     def render_page(self) -> str:
         """The last page as readable text: slate, clicks, buys and reward."""
-        head = (
-            f"shopper #{self._shopper_id} ({self.shopper_type}), visit {self._visit}, "
-            f"page {self._page - 1 if self._last_page else 0}"
-        )
+        visit = self._visit
         page = self._last_page
+        head = (
+            f"shopper #{self._shopper_id} ({self.shopper_type}), visit {visit.number}, "
+            f"page {page['page'] if page else 0}"
+        )
         if not page:
             return head + ": no page shown yet\n"
         lines = [head]
         columns = self.catalog.columns
-        for slot, row in enumerate(self._pool[page["slate"]]):
+        for slot, row in enumerate(self._last_rows):
+            product_id = columns["product_id"][row]
             mark = (
                 "BUY  " if page["bought"][slot] else "click" if page["clicked"][slot] else "     "
             )
             lines.append(
-                f"  {mark} #{columns['product_id'][row]:<5} {columns['name'][row][:32]:<32} "
+                f"  {slot + 1}. {mark} #{product_id:<5} {columns['name'][row][:32]:<32} "
                 f"{columns['category'][row]:<12} {columns['price'][row]:>8.2f}  "
-                f"u={page['utility'][slot]:.2f}"
+                f"u={page['true_utility'][slot]:.2f}"
             )
         lines.append(
             f"  reward {page['reward']:+.3f}  CTR {page['ctr']:.2f}  BTR {page['btr']:.2f}  "
-            f"visit totals: {self._clicks} clicks, {self._buys} buys, reward {self._reward:+.3f}"
+            f"visit totals: {visit.clicks} clicks, {visit.buys} buys, reward {visit.reward:+.3f}"
         )
         return "\n".join(lines) + "\n"
-
-    def _decode(self, action: Any) -> np.ndarray:
-        a = action if type(action) is np.ndarray else np.asarray(action)
-        if a.shape != (self.num_candidates,):
-            raise ValueError(
-                f"action must be a k-hot vector of length {self.num_candidates} with exactly "
-                f"{self.slate_size} ones, got shape {a.shape}"
-            )
-        slate = a.nonzero()[0]
-        if slate.size != self.slate_size or a[slate].tolist() != self._ones:
-            raise ValueError(
-                f"action must be a k-hot vector of length {self.num_candidates} with exactly "
-                f"{self.slate_size} ones (values 0 and 1), got {slate.size} non-zero values"
-            )
-        return slate
 
     def _remember(self, rows: np.ndarray, times: np.ndarray) -> None:
         """Append clicked items to the click history (newest last, oldest dropped)."""
@@ -483,12 +419,11 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._history_cache = None
 
     def _history_blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # Empty slots point at the all-zero sentinel row past the catalog's end.
         if self._history_cache is None:
             rows = self._history_rows
             h_int = self._int_table.take(rows, axis=1)
-            h_int[1] = self._history_times
-            mask = (rows != len(self.catalog)).astype(np.int8)
+            h_int[TIMES_SHOWN] = self._history_times
+            mask = (rows != self._features.padding_row).astype(np.int8)
             self._history_cache = (h_int, self._float_table.take(rows, axis=1), mask)
         return self._history_cache
 
@@ -496,36 +431,98 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         # Fresh arrays every call (callers keep observations; gymnasium's checker insists),
         # made as one copy per dtype block with a view per field: this is the hot path.
         c_int = self._candidate_int.copy()
-        c_int[1] = self._shown[self._pool]
+        c_int[TIMES_SHOWN] = self._shown[self._pool]
         h_int, h_float, h_mask = self._history_blocks()
+        visit = self._visit
         return {
             "user_type": self._user_obs.copy(),
-            "session": {
-                "visit": np.array(self._visit, dtype=np.int64),
-                "page": np.array(self._page, dtype=np.int64),
-                "clicks": np.array(self._clicks, dtype=np.int64),
-                "buys": np.array(self._buys, dtype=np.int64),
-                "no_click_streak": np.array(self._streak, dtype=np.int64),
-            },
-            "candidates": _item_fields(c_int, self._candidate_float.copy()),
-            "history": _item_fields(h_int.copy(), h_float.copy(), h_mask.copy()),
+            "session": session_fields(
+                visit.number, visit.page, visit.clicks, visit.buys, visit.streak
+            ),
+            "candidates": item_fields(c_int, self._candidate_float.copy()),
+            "history": item_fields(h_int.copy(), h_float.copy(), h_mask.copy()),
         }
 
     def _info(self) -> dict[str, Any]:
+        visit = self._visit
         return {
             "shopper_id": self._shopper_id,
             "user_type": self.shopper_type,
-            "visit": self._visit,
-            "page": self._page,
-            "total_clicks": self._clicks,
-            "total_buys": self._buys,
-            "total_reward": self._reward,
+            "visit": visit.number,
+            "page": visit.page,
+            "total_clicks": visit.clicks,
+            "total_buys": visit.buys,
+            "total_reward": visit.reward,
         }
+
+
+# --- the boundary where a shopper plugin's code is called -----------------------------------
+
+
+def _checked_utility(user: User, items: Items, rng: np.random.Generator) -> np.ndarray:
+    """``user.utility``, with what it returns checked: one finite float in [0, 1] per item."""
+    try:
+        values = user.utility(items, rng)
+    except Exception as exc:
+        raise blame(user, "utility", f"raised {describe_exception(exc)}") from exc
+    n = len(items)
+    if type(values) is not np.ndarray or values.dtype.kind != "f":
+        if not isinstance(values, np.ndarray | list | tuple):
+            raise blame(user, "utility", f"returned {type(values).__name__}, not an array")
+        try:
+            values = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise blame(user, "utility", "returned values that are not numbers") from None
+    if values.shape != (n,):
+        raise blame(user, "utility", f"returned shape {values.shape} for {n} items")
+    listed = values.tolist()
+    # NaN fails both comparisons, so this also refuses NaN.
+    if not (min(listed) >= 0.0 and max(listed) <= 1.0):
+        bad = next(v for v in listed if not 0.0 <= v <= 1.0)
+        raise blame(user, "utility", f"returned {bad!r}; utilities must lie in [0, 1]")
+    return values if values.dtype == np.float64 else values.astype(np.float64)
+
+
+def _checked_react(user: User, items: Items, rng: np.random.Generator) -> Reaction:
+    """``user.react`` (a shopper model that overrides it), with its `Reaction` checked."""
+    try:
+        reaction = user.react(items, rng)
+    except PluginRuntimeError:
+        raise
+    except Exception as exc:
+        raise blame(user, "react", f"raised {describe_exception(exc)}") from exc
+    n = len(items)
+    if not isinstance(reaction, Reaction):
+        raise blame(user, "react", f"returned {type(reaction).__name__}, not a Reaction")
+    for name in ("clicked", "bought"):
+        value = getattr(reaction, name)
+        if not isinstance(value, np.ndarray) or value.dtype != np.bool_ or value.shape != (n,):
+            raise blame(user, "react", f"returned Reaction.{name} that is not {n} booleans")
+    utility = np.asarray(reaction.utility, dtype=np.float64)
+    if utility.shape != (n,) or not np.all((utility >= 0.0) & (utility <= 1.0)):
+        raise blame(user, "react", f"returned Reaction.utility outside [0, 1]: {utility}")
+    if np.any(reaction.bought & ~reaction.clicked):
+        raise blame(user, "react", "returned an item bought but not clicked")
+    return Reaction(reaction.clicked, reaction.bought, utility)
+
+
+# --- options --------------------------------------------------------------------------------
 
 
 def _require(ok: bool, name: str, value: Any, why: str) -> None:
     if not ok:
         raise ValueError(f"invalid ShopEnv option {name}={value!r}: {why}")
+
+
+def _require_int(
+    name: str, value: Any, low: int, high: int | None = None, high_name: str | None = None
+) -> None:
+    """An integer (not a float, not a bool) in [low, high]."""
+    is_int = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    _require(is_int, name, value, "must be an integer")
+    _require(value >= low, name, value, f"must be at least {low}")
+    if high is not None:
+        _require(value <= high, name, value, f"must not exceed {high_name or high}")
 
 
 def _options(cls: type, value: Any, name: str) -> Any:
@@ -542,20 +539,24 @@ def _options(cls: type, value: Any, name: str) -> Any:
     return cls(**value)
 
 
-def _resolve_users(users: str | Sequence[str | User]) -> tuple[list[User], list[str]]:
-    """``"all"``, ``"a,b"``, or a list of names and `User` instances → instances and names."""
-    registry = get_registry()
-    if isinstance(users, str):
-        users = registry.expand("user", users)
+def _resolve_users(users: str | Sequence[str | User] | User) -> tuple[list[User], list[str]]:
+    """``"all"``, ``"a,b"``, or a list of names, specs and `User` instances → instances and
+    names. Only names and specs consult the plugin registry."""
     if isinstance(users, User):
         users = [users]
+    if isinstance(users, str):
+        users = [part.strip() for part in users.split(",") if part.strip()]
     shoppers: list[User] = []
     for user in users:
         if isinstance(user, User):
             shoppers.append(user)
         elif isinstance(user, str):
+            if ":" in user:
+                shoppers.append(make_user(user))
+                continue
+            registry = get_registry()
             for name in registry.expand("user", user):
-                shoppers.append(registry.get("user", name).cls())
+                shoppers.append(_build_user(registry.get("user", name).cls))
         else:
             raise ValueError(f"invalid ShopEnv option users: {user!r} is neither a name nor a User")
     if not shoppers:
@@ -563,20 +564,17 @@ def _resolve_users(users: str | Sequence[str | User]) -> tuple[list[User], list[
     return shoppers, [type(s).name for s in shoppers]
 
 
-def _item_fields(ints: np.ndarray, floats: np.ndarray, mask: np.ndarray | None = None) -> dict:
-    """Per-field views of the stacked blocks (rows in INT_FIELDS and FLOAT_FIELDS order)."""
-    fields = {
-        "product_id": ints[0],
-        "price": floats[0],
-        "quality_score": floats[1],
-        "popularity": floats[2],
-        "days_since_release": floats[3],
-        "times_shown": ints[1],
-        "category": ints[2],
-        "subcategory": ints[3],
-        "brand": ints[4],
-        "color": ints[5],
-    }
-    if mask is not None:
-        fields["mask"] = mask
-    return fields
+def _build_user(cls: type[User]) -> User:
+    try:
+        return cls()
+    except Exception as exc:
+        raise blame(cls, "__init__", f"raised {describe_exception(exc)}") from exc
+
+
+def _default_user_types(users: Any, names: list[str]) -> list[str]:
+    """Every registered shopper in name order — or, for an env built from `User` instances
+    alone, their names (so building one loads no plugins)."""
+    instances = [users] if isinstance(users, User) else users
+    if not isinstance(instances, str) and all(isinstance(u, User) for u in instances):
+        return sorted(set(names))
+    return sorted(get_registry().users)

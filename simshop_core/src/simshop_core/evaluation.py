@@ -1,20 +1,23 @@
 """Compare recommenders across shopper models, with the random and oracle references.
 
 Every (user, recommender) cell gets its own seeds from one master seed through
-`numpy.random.SeedSequence`, keyed by the names, so a cell's numbers do not depend on which
+`numpy.random.SeedSequence`, keyed by the labels, so a cell's numbers do not depend on which
 other cells ran, in what order, or in how many processes. The env's seed depends on the user
 alone: every recommender meets the same first shopper and candidates (common random numbers).
+Each cell plays a fresh copy of its recommender, reset with the cell's seed, so a learner's
+numbers do not depend on the cells before it either.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +26,35 @@ import numpy as np
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
+from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
-from simshop_core.user import Reaction
+from simshop_core.rollout import rollout
+from simshop_core.specs import label as spec_label
 
-ORACLE = "oracle"
 RANDOM = "random"
 RESULT_FORMATS = (".csv", ".json")
+#: Env options that fix the observation and action layout: a trained policy only runs in an
+#: env with exactly these. Its other options (the click model) are defaults a user may change.
+LAYOUT_OPTIONS = frozenset({"user_types", "num_candidates", "slate_size", "n_last_clicks"})
+LAYOUT_OPTIONS |= {"vocabularies"}
+NO_RANDOM_NOTE = (
+    "normalised scores are unavailable: no 'random' recommender is loaded "
+    "(it ships with simshop-recommenders)"
+)
 
-
-class Oracle(Recommender):
-    """The myopic reference: the k candidates with the highest true utility for the current
-    shopper, asked with a copy of the env's RNG so that the session is not disturbed."""
-
-    name = ORACLE
-    description = "Reference: ranks candidates by the current shopper's true utility"
-
-    def __init__(self, env: ShopEnv | None = None) -> None:
-        self.env = env
-
-    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
-        if self.env is None:
-            raise RuntimeError("the oracle needs the env it ranks for: Oracle(env)")
-        utility = self.env.true_utility()
-        return np.argsort(-utility, kind="stable")[:k]
+__all__ = [
+    "ORACLE",
+    "RANDOM",
+    "CellResult",
+    "EvaluationResult",
+    "Oracle",
+    "cell_seeds",
+    "clustered_ci",
+    "evaluate",
+    "merged_env_options",
+    "recommender_specs",
+]
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class CellResult:
     ctr: float
     btr: float
     mean_length: float
-    normalised_score: float = math.nan
+    normalised_score: float = math.nan  # NaN: unavailable (no random or no gap)
 
     @property
     def ci_halfwidth(self) -> float:
@@ -75,6 +83,8 @@ class EvaluationResult:
     cells: list[CellResult]
     seed: int
     episodes: int
+    manifest: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # one line each, for the user
 
     def cell(self, user: str, recommender: str) -> CellResult:
         for c in self.cells:
@@ -91,7 +101,11 @@ class EvaluationResult:
         return sorted({c.recommender for c in self.cells})
 
     def records(self) -> list[dict[str, Any]]:
-        return [asdict(c) for c in self.cells]
+        """One dict per cell; an unavailable number (NaN) is None, as JSON's null."""
+        return [
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(c).items()}
+            for c in self.cells
+        ]
 
     def to_frame(self) -> Any:
         import pandas as pd
@@ -99,7 +113,8 @@ class EvaluationResult:
         return pd.DataFrame(self.records(), columns=[f.name for f in fields(CellResult)])
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write CSV or JSON (by suffix), whole or not at all."""
+        """Write CSV (the cells) or JSON (``manifest`` and ``cells``), by suffix, whole or
+        not at all. JSON is standard: no NaN, ``null`` instead."""
         path = Path(path)
         if path.suffix.lower() not in RESULT_FORMATS:
             raise ValueError(
@@ -109,13 +124,13 @@ class EvaluationResult:
         if path.suffix.lower() == ".csv":
             text = self.to_frame().to_csv(index=False, lineterminator="\n")
         else:
-            payload = {"seed": self.seed, "episodes": self.episodes, "cells": self.records()}
-            text = json.dumps(payload, indent=2, allow_nan=True) + "\n"
+            payload = {"manifest": self.manifest, "cells": self.records()}
+            text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
         return atomic_write_text(path, text)
 
 
 def cell_seeds(seed: int, user: str, recommender: str) -> tuple[int, int]:
-    """(env seed, recommender seed) for a cell: from the master seed and the names only."""
+    """(env seed, recommender seed) for a cell: from the master seed and the labels only."""
     env_seq = np.random.SeedSequence(seed, spawn_key=(_name_key(user),))
     rec_seq = np.random.SeedSequence(seed, spawn_key=(_name_key(user), _name_key(recommender)))
     return int(env_seq.generate_state(1, np.uint64)[0]), int(
@@ -130,8 +145,8 @@ def _name_key(name: str) -> int:
 
 @dataclass(frozen=True)
 class _Cell:
-    user: str
-    recommender: str | Recommender
+    user: str  # a shopper spec
+    recommender: str | Recommender  # a spec, the oracle, or a pristine instance to copy
     label: str
     episodes: int
     env_seed: int
@@ -144,57 +159,47 @@ def run_cell(
     catalog: Catalog,
     on_episode: Callable[[], None] | None = None,
 ) -> CellResult:
-    """Run one cell: ``episodes`` visits of shoppers of one type with one recommender."""
+    """Run one cell: ``episodes`` visits of shoppers of one type with a fresh recommender."""
     env = ShopEnv(catalog, users=[cell.user], **cell.env_options)
     if cell.recommender == ORACLE:
         recommender: Recommender = Oracle(env)
     elif isinstance(cell.recommender, Recommender):
-        recommender = cell.recommender
+        recommender = copy.deepcopy(cell.recommender)  # a fresh learner for every cell
     else:
         recommender = make_recommender(cell.recommender)
     recommender.reset(np.random.default_rng(cell.rec_seed))
-    k, n = env.slate_size, env.num_candidates
 
-    rewards = np.zeros(cell.episodes)
-    lengths = np.zeros(cell.episodes, dtype=np.int64)
-    clicks = np.zeros(cell.episodes, dtype=np.int64)
-    buys = np.zeros(cell.episodes, dtype=np.int64)
-    shoppers = np.zeros(cell.episodes, dtype=np.int64)
-    observation, info = env.reset(seed=cell.env_seed)
-    for episode in range(cell.episodes):
-        if episode:
-            observation, info = env.reset()
-        shoppers[episode] = info["shopper_id"]
-        done = False
-        while not done:
-            slate = np.asarray(recommender.recommend(observation, k))
-            action = np.zeros(n, dtype=np.int8)
-            action[slate] = 1
-            next_observation, reward, terminated, truncated, info = env.step(action)
-            recommender.update(
-                observation, slate, Reaction(info["clicked"], info["bought"], info["utility"])
-            )
-            observation = next_observation
-            rewards[episode] += reward
-            lengths[episode] += 1
-            done = terminated or truncated
-        clicks[episode] = info["total_clicks"]
-        buys[episode] = info["total_buys"]
-        if on_episode is not None:
-            on_episode()
+    n = cell.episodes
+    rewards = np.zeros(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    clicks = np.zeros(n, dtype=np.int64)
+    buys = np.zeros(n, dtype=np.int64)
+    shoppers = np.zeros(n, dtype=np.int64)
+    visit = 0
+    for page in rollout(env, recommender, n, seed=cell.env_seed):
+        rewards[visit] += page.reward
+        lengths[visit] += 1
+        if page.done:
+            info = page.info
+            shoppers[visit] = info["shopper_id"]
+            clicks[visit] = info["total_clicks"]
+            buys[visit] = info["total_buys"]
+            visit += 1
+            if on_episode is not None:
+                on_episode()
 
     low, mean, high = clustered_ci(rewards, shoppers)
-    pages = lengths.sum()
+    shown = lengths.sum() * env.slate_size
     return CellResult(
         user=cell.user,
         recommender=cell.label,
-        visits=cell.episodes,
+        visits=n,
         shoppers=len(np.unique(shoppers)),
         mean_reward=mean,
         ci_low=low,
         ci_high=high,
-        ctr=float(clicks.sum() / (pages * k)),
-        btr=float(buys.sum() / (pages * k)),
+        ctr=float(clicks.sum() / shown),
+        btr=float(buys.sum() / shown),
         mean_length=float(lengths.mean()),
     )
 
@@ -229,20 +234,21 @@ def evaluate(
     env_options: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvaluationResult:
-    """Run every (user, recommender) cell, plus random and the oracle for each user.
+    """Run every (user, recommender) cell, plus random (if installed) and the oracle.
 
-    ``recommenders``: names, ``name:PATH`` specs for saved models, or `Recommender` instances.
-    ``progress(n)`` is called with the number of episodes just finished.
+    ``recommenders``: specs (``NAME[:PATH][:key=value]…``) or `Recommender` instances;
+    ``users``: shopper specs, ``"all"`` or ``"a,b"``; ``env_options``: `ShopEnv` options
+    (a trained recommender brings its own layout). ``progress(n)`` is called with the number
+    of visits just finished.
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be at least 1, got {episodes}")
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
-    registry = get_registry()
-    user_list = registry.expand("user", users)
+    if not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an integer of at least 1, got {episodes!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer of at least 1, got {jobs!r}")
+    user_list = user_specs(users)
     specs = recommender_specs(recommenders)
     # Built once here: trained models say which env they need (their env_options), and a
-    # saved model is loaded once per process rather than once per cell.
+    # saved model is loaded once per process; every cell plays a fresh copy.
     built = {
         label: spec if isinstance(spec, Recommender) else make_recommender(spec)
         for label, spec in specs.items()
@@ -250,12 +256,13 @@ def evaluate(
     }
     options = merged_env_options(list(built.values()), env_options)
     catalog = load_catalog(catalog)
+    ShopEnv(catalog, users=user_list, **options)  # bad options fail now, not in a worker
     cells = []
     for user in user_list:
         for label, spec in sorted(specs.items()):
             env_seed, rec_seed = cell_seeds(seed, user, label)
             # A worker process builds its own from the spec.
-            use = built.get(label, spec) if jobs == 1 else spec
+            use = built.get(label, spec) if jobs == 1 or not isinstance(spec, str) else spec
             cells.append(_Cell(user, use, label, episodes, env_seed, rec_seed, options))
 
     results: list[CellResult] = []
@@ -272,61 +279,163 @@ def evaluate(
                 results.append(future.result())
                 if progress:
                     progress(episodes)
-    return EvaluationResult(_with_scores(results), seed=seed, episodes=episodes)
+    notes = [] if RANDOM in specs else [NO_RANDOM_NOTE]
+    manifest = run_manifest(
+        seed=seed,
+        episodes=episodes,
+        users=user_list,
+        recommenders={label: _spec_text(spec) for label, spec in sorted(specs.items())},
+        env_options=options,
+        catalog=catalog,
+    )
+    return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes)
+
+
+def user_specs(users: str | Sequence[str]) -> list[str]:
+    """Shopper specs, checked: ``"all"`` and plain names expand through the registry; a spec
+    with parameters (``cheap_seeker:pivot=30``) is kept as written."""
+    if isinstance(users, str):
+        users = [part.strip() for part in users.split(",") if part.strip()]
+    registry = get_registry()
+    out: list[str] = []
+    for item in users:
+        if ":" in item:
+            from simshop_core.registry import make_user
+
+            make_user(item)  # an unknown name or parameter fails here, with the choices
+            names = [spec_label(item)]
+        else:
+            names = registry.expand("user", item)
+        out.extend(n for n in names if n not in out)
+    if not out:
+        registry.expand("user", "")  # the error that lists what exists
+    return out
 
 
 def recommender_specs(
     recommenders: str | Sequence[str | Recommender],
 ) -> dict[str, str | Recommender]:
-    """Label → spec for every recommender a comparison runs, the references included."""
+    """Label → spec for every recommender a comparison runs, the references included.
+
+    The label is the bare name for a spec with defaults, else the spec as written, so two
+    saved models of one recommender are two rows. ``random`` runs when it is installed.
+    """
     if isinstance(recommenders, str):
         recommenders = [p.strip() for p in recommenders.split(",") if p.strip()]
     registry = get_registry()
-    specs: dict[str, str | Recommender] = {ORACLE: ORACLE, RANDOM: RANDOM}
+    specs: dict[str, str | Recommender] = {ORACLE: ORACLE}
+    if RANDOM in registry.recommenders:
+        specs[RANDOM] = RANDOM
     for item in recommenders:
         if isinstance(item, Recommender):
             specs[type(item).name] = item
-            continue
-        if item == "all":
+        elif item == "all":
             specs.update({name: name for name in registry.recommenders})
-            continue
-        name, _, path = item.partition(":")
-        if name != ORACLE:
-            registry.get("recommender", name)  # unknown name: an error listing what exists
-        specs[name] = item if path else name
+        else:
+            name = item.partition(":")[0].strip()
+            if name != ORACLE:
+                registry.get("recommender", name)  # unknown name: an error listing what exists
+            specs[spec_label(item)] = item
     return specs
 
 
 def merged_env_options(
     recommenders: Sequence[Recommender], overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The env options every trained recommender in a comparison agrees on."""
+    """The env options for a comparison: what the trained recommenders need, then the
+    user's ``overrides``. Layout options (`LAYOUT_OPTIONS`) must agree exactly; a trained
+    recommender's other options (its click model) are defaults the user may override, and
+    two recommenders that disagree on one need the user to choose."""
+    overrides = dict(overrides or {})
     merged: dict[str, Any] = {}
     for recommender in recommenders:
         for key, value in (recommender.env_options or {}).items():
-            if key in merged and merged[key] != value:
+            if key in merged and merged[key] != value and key not in overrides:
+                how = (
+                    "evaluate them separately"
+                    if key in LAYOUT_OPTIONS
+                    else f"choose one with --env-option {key}=…"
+                )
                 raise ValueError(
                     f"the trained recommenders disagree on the env option {key!r}: "
-                    f"{merged[key]!r} vs {value!r}; evaluate them separately"
+                    f"{merged[key]!r} vs {value!r}; {how}"
                 )
             merged[key] = value
-    for key, value in (overrides or {}).items():
-        if key in merged and merged[key] != value:
+    for key, value in overrides.items():
+        if key in LAYOUT_OPTIONS and key in merged and merged[key] != value:
             raise ValueError(
                 f"env option {key}={value!r} differs from the trained model's {merged[key]!r}"
             )
         merged[key] = value
+    if merged.get("click_model", "threshold") != "pbm":
+        merged.pop("examination", None)  # only pbm has examination probabilities
     return merged
 
 
+def run_manifest(
+    *,
+    seed: int,
+    catalog: Catalog,
+    env_options: dict[str, Any],
+    **options: Any,
+) -> dict[str, Any]:
+    """What a results file or log needs to be audited or replayed: package versions, the
+    options, the master seed, the catalog's fingerprint and the git revision when known."""
+    return {
+        "master_seed": seed,
+        "options": {**options, "env_options": env_options},
+        "catalog": {"items": len(catalog), "sha256": catalog.fingerprint()},
+        "versions": package_versions(),
+        "git_revision": git_revision(),
+    }
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the installed SimShop distributions (and numpy, gymnasium)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ("simshop-core", "simshop-users", "simshop-recommenders", "simshop-cli")
+    found = {}
+    for name in (*names, "numpy", "gymnasium"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def git_revision() -> str | None:
+    """The git commit of the SimShop source, when it runs from a git checkout."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _spec_text(spec: str | Recommender) -> str:
+    return spec if isinstance(spec, str) else f"{type(spec).name} (an instance)"
+
+
 def _with_scores(results: list[CellResult]) -> list[CellResult]:
-    """Add the normalised score (R − R_random) / (R_oracle − R_random), per user."""
+    """Add the normalised score (R − R_random) / (R_oracle − R_random), per user; NaN
+    without a random cell."""
     by_key = {(c.user, c.recommender): c for c in results}
     out = []
     for (user, _), cell in sorted(by_key.items()):
-        low = by_key[(user, RANDOM)].mean_reward
-        high = by_key[(user, ORACLE)].mean_reward
-        gap = high - low
-        score = (cell.mean_reward - low) / gap if gap != 0 else math.nan
+        score = math.nan
+        if (user, RANDOM) in by_key:
+            low = by_key[(user, RANDOM)].mean_reward
+            gap = by_key[(user, ORACLE)].mean_reward - low
+            score = (cell.mean_reward - low) / gap if gap != 0 else math.nan
         out.append(CellResult(**{**asdict(cell), "normalised_score": score}))
     return out

@@ -79,6 +79,11 @@ class Items:
     def __repr__(self) -> str:
         return f"Items({len(self)} items)"
 
+    def subset(self, positions: np.ndarray) -> Items:
+        """The items at ``positions`` (e.g. the examined slate positions), as a new view."""
+        index = positions if self._index is None else self._index[positions]
+        return Items(self._columns, index, self._times_shown[positions])
+
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Items:
         """Build a view from plain columns, e.g. in a plugin's own tests."""

@@ -29,6 +29,11 @@ class PluginError(Exception):
     """A plugin could not be loaded, or registered something invalid."""
 
 
+class PluginRuntimeError(PluginError):
+    """A plugin's code misbehaved where core called it (raised, or returned something
+    invalid); the message names the plugin, the class and what was wrong."""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """Where a loaded plugin came from."""

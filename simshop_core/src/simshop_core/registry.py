@@ -19,6 +19,7 @@ from simshop_core.plugins import (
     LoadError,
     PluginError,
     PluginManager,
+    PluginRuntimeError,
     _truthy,
     get_plugin_manager,
 )
@@ -167,6 +168,35 @@ def warn_load_errors(registry: Registry) -> None:
         warnings.warn(f"SimShop {error}", stacklevel=2)
 
 
+def describe_class(obj: object) -> str:
+    """``"recommender 'name' (Class from plugin dist)"`` for a plugin class or instance, for
+    messages that blame a plugin; a class nobody registered is named by its class alone."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    label = cls.__qualname__
+    kind = "shopper model" if issubclass(cls, User) else "recommender"
+    name = getattr(cls, "name", None)
+    try:
+        entries = get_registry().entries("user" if kind == "shopper model" else "recommender")
+    except Exception:  # a broken registry must not hide the original error
+        entries = {}
+    entry = entries.get(name) if isinstance(name, str) else None
+    if entry is None or entry.cls is not cls:
+        return f"{kind} {label}" if not isinstance(name, str) else f"{kind} {name!r} ({label})"
+    source = entry.distribution or entry.plugin
+    return f"{kind} {name!r} ({label} from {source})"
+
+
+def blame(obj: object, method: str, what: str) -> PluginRuntimeError:
+    """The one-line error for a plugin's ``method`` misbehaving at run time."""
+    return PluginRuntimeError(f"{describe_class(obj)}: {method} {what}")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"ValueError: first line"``: an exception as one line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def user_names(registry: Registry | None = None) -> list[str]:
     return sorted((registry or get_registry()).users)
 
@@ -195,6 +225,9 @@ __all__: Sequence[str] = [
     "Entry",
     "Registry",
     "UnknownNameError",
+    "blame",
+    "describe_class",
+    "describe_exception",
     "get_registry",
     "make_recommender",
     "make_user",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,7 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from simshop_core.items import Items
-from simshop_core.recommender import Recommender
+from simshop_core.plugins import PluginRuntimeError
+from simshop_core.recommender import Feedback, Recommender
 from simshop_core.registry import Kind, _check_class
 from simshop_core.user import Reaction, User
 
@@ -218,23 +220,30 @@ def check_recommender(
 
     The class has a snake_case ``name`` and builds with no arguments; on observations from a
     real `ShopEnv` (built from the recommender's ``env_options`` if it has them) ``recommend``
-    returns ``k`` distinct in-range integer indices for every ``k`` in ``ks``, leaves the
-    observation alone, and the whole run (``reset`` → ``recommend`` / ``update`` …) replays
-    exactly under the same seed.
+    returns ``k`` distinct in-range integer indices for every ``k`` in ``ks`` and leaves the
+    observation alone; the whole run (``reset`` → ``recommend`` / ``update(feedback)`` …)
+    replays exactly under the same seed; and ``reset`` forgets: a recommender that has already
+    played (and learnt) replays the same slates as a fresh one after ``reset`` with the same
+    seed.
     """
     rec = _build(rec_or_cls, Recommender, "recommender")
     pristine = copy.deepcopy(rec)
     env = _probe_env(rec, catalog, slate_size)
     sizes = sorted({k for k in ks if k <= env.num_candidates} | {env.slate_size})
+    label = type(rec).__name__
     first = _run(rec, env, seed, steps, sizes, 1)
-    second = _run(copy.deepcopy(pristine), env, seed, steps, sizes, 2)
-    for (step, k, a), (_, _, b) in zip(first, second, strict=True):
-        if not np.array_equal(a, b):
-            raise AssertionError(
-                f"{type(rec).__name__} is not reproducible: after reset with the same seed, "
-                f"step {step} (k={k}) gave {b.tolist()} instead of {a.tolist()}; "
-                + _DETERMINISM_HINT
-            )
+    for trace, what in (
+        (_run(copy.deepcopy(pristine), env, seed, steps, sizes, 2), "is not reproducible"),
+        (_run(rec, env, seed, steps, sizes, 3), "does not forget on reset"),
+    ):
+        for (step, k, a), (_, _, b) in zip(first, trace, strict=True):
+            if not np.array_equal(a, b):
+                raise AssertionError(
+                    f"{label} {what}: after reset with the same seed, step {step} (k={k}) "
+                    f"gave {b.tolist()} instead of {a.tolist()}; "
+                    + _DETERMINISM_HINT
+                    + ", and clear what was learnt in reset(rng)"
+                )
     return rec
 
 
@@ -246,33 +255,55 @@ def _probe_env(rec: Recommender, catalog: Catalog | None, slate_size: int) -> Sh
     return ShopEnv(catalog, users=[_ProbeShopper()], **options)
 
 
+class _Probe(Recommender):
+    """Asks the recommender under test for every slate size on each observation, checks each
+    answer, and passes the env's size on to the rollout loop (which does the rest)."""
+
+    name = "probe"
+
+    def __init__(self, rec: Recommender, sizes: list[int], n: int) -> None:
+        self.rec, self.sizes, self.n = rec, sizes, n
+        self.step = 0
+        self.out: list[tuple[int, int, np.ndarray]] = []
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        self.step += 1
+        label = type(self.rec).__name__
+        frozen = copy.deepcopy(observation)
+        shown: np.ndarray | None = None
+        for size in self.sizes:
+            slate = self.rec.recommend(observation, size)
+            _check_slate(slate, size, self.n, f"{label}.recommend(k={size}), step {self.step}")
+            self.out.append((self.step, size, slate.copy()))
+            if size == k:
+                shown = slate
+        changed = _diff(frozen, observation, "observation")
+        if changed:
+            raise AssertionError(f"{label}.recommend changed {changed}; it must only read")
+        assert shown is not None
+        return shown
+
+    def update(self, feedback: Feedback) -> None:
+        self.rec.update(feedback)
+
+
 def _run(
     rec: Recommender, env: ShopEnv, seed: int, steps: int, sizes: list[int], global_seed: int
 ) -> list[tuple[int, int, np.ndarray]]:
-    """One evaluation-like run; returns (step, k, slate) for every recommend call."""
-    label = type(rec).__name__
-    out: list[tuple[int, int, np.ndarray]] = []
+    """One evaluation-like run through the rollout loop; (step, k, slate) per recommend call."""
+    from simshop_core.rollout import rollout
+
+    probe = _Probe(rec, sizes, env.num_candidates)
     with _global_random(global_seed):
-        observation, _ = env.reset(seed=seed)
         rec.reset(np.random.default_rng(seed))
-        for step in range(1, steps + 1):
-            frozen = copy.deepcopy(observation)
-            shown: np.ndarray | None = None
-            for k in sizes:
-                slate = rec.recommend(observation, k)
-                _check_slate(slate, k, env.num_candidates, f"{label}.recommend(k={k}), step {step}")
-                out.append((step, k, slate.copy()))
-                if k == env.slate_size:
-                    shown = slate
-            changed = _diff(frozen, observation, "observation")
-            if changed:
-                raise AssertionError(f"{label}.recommend changed {changed}; it must only read")
-            assert shown is not None
-            next_observation, _, terminated, truncated, info = env.step(env.slate_to_action(shown))
-            reaction = Reaction(info["clicked"], info["bought"], info["utility"])
-            rec.update(observation, shown.copy(), reaction)
-            observation = env.reset()[0] if terminated or truncated else next_observation
-    return out
+        try:
+            for _ in itertools.islice(rollout(env, probe, steps, seed=seed), steps):
+                pass
+        except PluginRuntimeError as exc:  # the loop's own check, or the probe's inside it
+            if isinstance(exc.__cause__, AssertionError):
+                raise exc.__cause__ from None
+            raise AssertionError(str(exc)) from exc
+    return probe.out
 
 
 def _check_slate(slate: Any, k: int, n: int, where: str) -> None:

@@ -62,8 +62,7 @@ class Trainable(Recommender):
         if missing:
             how = f": {cls.install}" if cls.install else ""
             raise MissingDependencyError(
-                f"recommender {cls.name!r} needs {', '.join(missing)}, which is not "
-                f"installed{how}"
+                f"recommender {cls.name!r} needs {', '.join(missing)}, which is not installed{how}"
             )
 
     @classmethod

@@ -49,14 +49,13 @@ class User(abc.ABC):
 
     def react(self, items: Items, rng: np.random.Generator) -> Reaction:
         """Click where utility reaches the click threshold; buy a click with a probability
-        rising linearly from 0 at the click threshold to 1 at the buy threshold."""
+        rising linearly from 0 at the click threshold to 1 at the buy threshold.
+
+        Under the ``pbm`` and ``cascade`` click models the env hands this only the items the
+        shopper examined (under ``cascade`` one at a time, top-down, until a click).
+        """
         utility = np.asarray(self.utility(items, rng), dtype=np.float64)
-        clicked = utility >= self.click_threshold
-        span = self.buy_threshold - self.click_threshold
-        # p_buy is clip((u - click) / span, 0, 1); no clip needed: only clicked items
-        # (p_buy >= 0) can be bought, and a uniform draw in [0, 1) is below any p_buy >= 1.
-        p_buy = (utility - self.click_threshold) / span if span > 0 else clicked
-        bought = clicked & (rng.random(len(utility)) < p_buy)
+        clicked, bought = threshold_rule(utility, self.click_threshold, self.buy_threshold, rng)
         return Reaction(clicked=clicked, bought=bought, utility=utility)
 
     def __repr__(self) -> str:
@@ -64,3 +63,18 @@ class User(abc.ABC):
             f"{type(self).__name__}(click_threshold={self.click_threshold}, "
             f"buy_threshold={self.buy_threshold})"
         )
+
+
+def threshold_rule(
+    utility: np.ndarray, click_threshold: float, buy_threshold: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The prototype's rule: click where ``utility >= click_threshold``; a clicked item is
+    bought with probability ``clip((utility - click) / (buy - click), 0, 1)``. One uniform
+    draw per item, clicked or not, so the draws do not depend on the outcome."""
+    clicked = utility >= click_threshold
+    span = buy_threshold - click_threshold
+    # No clip needed: only clicked items (p_buy >= 0) can be bought, and a uniform draw in
+    # [0, 1) is below any p_buy >= 1.
+    p_buy = (utility - click_threshold) / span if span > 0 else clicked
+    bought = clicked & (rng.random(len(utility)) < p_buy)
+    return clicked, bought

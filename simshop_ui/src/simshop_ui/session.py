@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from simshop_core import Reaction, Recommender, ShopEnv, make_recommender
+from simshop_core import Recommender, ShopEnv, make_recommender
 from simshop_core.catalog import Catalog
-from simshop_core.evaluation import ORACLE, Oracle, cell_seeds, merged_env_options
+from simshop_core.evaluation import cell_seeds, merged_env_options
+from simshop_core.oracle import ORACLE, Oracle
+from simshop_core.rollout import play_visit
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ class Session:
     # --- state ---------------------------------------------------------------------------
 
     def _start(self, observation: dict[str, Any], info: dict[str, Any]) -> None:
-        self._observation = observation
         self._info = info
+        # The one rollout loop plays the visit; each "next page" takes one page from it.
+        self._visit_pages = play_visit(self.env, self.recommender, observation)
         self.pages: list[Page] = []
         self.done = False
         self.summary: VisitSummary | None = None
@@ -136,33 +139,27 @@ class Session:
         """Show the recommender's next slate to the shopper."""
         if self.done:
             raise RuntimeError("the visit has ended: start a new visit or a new shopper")
-        env, observation = self.env, self._observation
-        rows = env.candidate_rows()  # before the step: a "page" pool is redrawn by it
-        slate = np.asarray(self.recommender.recommend(observation, env.slate_size))
-        before = observation["candidates"]["times_shown"]
-        next_observation, reward, terminated, truncated, info = env.step(env.slate_to_action(slate))
-        self.recommender.update(
-            observation, slate, Reaction(info["clicked"], info["bought"], info["utility"])
-        )
-        # info lists the slate in candidate order; the cards follow the recommender's ranking.
-        slot_of = {int(index): slot for slot, index in enumerate(info["slate"])}
+        rows = self.env.candidate_rows()  # before the step: a "page" pool is redrawn by it
+        shown = next(self._visit_pages)
+        before = shown.observation["candidates"]["times_shown"]
+        info = shown.info
         page = Page(
             number=len(self.pages) + 1,
             items=tuple(
-                self._item(rows[index], int(before[index]), info, slot_of[int(index)])
-                for index in slate
+                self._item(rows[index], int(before[index]), info, slot)
+                for slot, index in enumerate(shown.slate.tolist())
             ),
-            reward=float(reward),
+            reward=shown.reward,
             ctr=float(info["ctr"]),
             btr=float(info["btr"]),
             clicks=int(np.count_nonzero(info["clicked"])),
             buys=int(np.count_nonzero(info["bought"])),
         )
         self.pages.append(page)
-        self._observation, self._info = next_observation, info
-        if terminated or truncated:
+        self._info = info
+        if shown.done:
             self.done = True
-            self.summary = self._summary(info, truncated)
+            self.summary = self._summary(shown.truncated)
         return page
 
     def play_to_end(self) -> list[Page]:
@@ -197,10 +194,10 @@ class Session:
             times_shown=times_shown,
             clicked=bool(info["clicked"][slot]),
             bought=bool(info["bought"][slot]),
-            utility=float(info["utility"][slot]),
+            utility=float(info["true_utility"][slot]),
         )
 
-    def _summary(self, info: dict[str, Any], truncated: bool) -> VisitSummary:
+    def _summary(self, truncated: bool) -> VisitSummary:
         pages = len(self.pages)
         shown = pages * self.env.slate_size
         return VisitSummary(
@@ -210,7 +207,7 @@ class Session:
             buys=self.total_buys,
             ctr=self.total_clicks / shown,
             btr=self.total_buys / shown,
-            reason=end_reason(self.env, info, truncated),
+            reason=self.env.visit.end_reason(truncated),
         )
 
     def page_table(self) -> list[dict[str, float]]:
@@ -220,23 +217,10 @@ class Session:
         ]
 
 
-def end_reason(env: ShopEnv, info: dict[str, Any], truncated: bool) -> str:
-    """Why a visit ended, in words (the env's limits, DESIGN §3)."""
-    limits = env.limits
-    if truncated:
-        return f"the page limit ({limits.pages} pages) was reached"
-    if info["total_buys"] >= limits.buys:
-        return f"the shopper bought {limits.buys} items"
-    if info["total_clicks"] >= limits.clicks:
-        return f"the shopper clicked {limits.clicks} items"
-    return f"{limits.no_click_pages} pages in a row without a click"
-
-
 __all__ = [
     "Page",
     "Session",
     "ShownItem",
     "VisitSummary",
-    "end_reason",
     "recommender_label",
 ]

@@ -7,7 +7,7 @@ Plackett–Luce distribution, so this wrapper gives it
   ``session`` (5 fields), ``candidates`` and ``history`` (one row per item, the columns of
   `ITEM_COLUMNS`) and ``history_mask``. Values stay raw — normalisation is the policy's job —
   and ``product_id`` is left out so that a policy cannot memorise catalog rows;
-- an action that is the ordered slate, ``MultiDiscrete([num_candidates] * slate_size)``.
+- the env's own action: the ordered slate (`SlateSpace`, a ``MultiDiscrete([n] * k)``).
 
 `flatten_observation` is also what `PPORecommender.recommend` uses at inference, so training
 and inference see the same input (sb3-contrib's masking FAQ is the cautionary tale).
@@ -123,17 +123,15 @@ class SlateTrainingEnv(gym.Wrapper):
         self.chain_visits = chain_visits
         self.reward_scale = float(reward_scale)
         self.observation_space = flat_observation_space(shop.observation_space)
-        self.action_space = spaces.MultiDiscrete([self.num_candidates] * self.slate_size)
+        self.action_space = shop.action_space
 
     def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
         return flatten_observation(observation), info
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        slate = np.asarray(action, dtype=np.int64).reshape(-1)
-        k_hot = np.zeros(self.num_candidates, dtype=np.int8)
-        k_hot[slate] = 1  # the env itself checks there are exactly k distinct items
-        observation, reward, terminated, truncated, info = self.env.step(k_hot)
+        # SB3 hands over the sampled slate as it is; the env itself checks it.
+        observation, reward, terminated, truncated, info = self.env.step(action)
         # SB3's DummyVecEnv deep-copies every info dict on every step: keep only scalars.
         slim = {key: info[key] for key in INFO_KEYS}
         if "episode" in info:

@@ -1,0 +1,199 @@
+"""Click models: how the position of an item on the slate shapes what the shopper looks at.
+
+A click model turns a shopper model and an ordered slate into what happened on the page —
+clicks and buys per position — and into the per-position truth that only a simulator knows:
+``true_utility``, ``examine_prob`` (the probability that the position is examined) and
+``click_prob`` (the probability of a click there, given the page's realised utilities).
+
+- ``threshold`` (default, the prototype's): every shown item is examined.
+- ``pbm`` (position-based model): position i is examined with probability
+  ``examination[i]``, independently; the default is ``1 / log2(i + 2)`` (1, 0.63, 0.5, 0.43,
+  0.39, …: the DCG discount), which falls strictly with position.
+- ``cascade``: the shopper scans top-down and stops at the first click.
+
+A shopper reacts only to items it examined: an unexamined item is never clicked. A shopper
+model that keeps the default `User.react` gets its utilities asked once for the whole slate
+(so the truth is exact); one that overrides ``react`` is handed only the items it examined
+(under ``cascade`` one at a time, top-down, until it clicks), and its truth for unexamined
+positions is asked with a copy of the RNG, so the session is not disturbed. For such a
+shopper ``click_prob`` is what the default threshold rule would give (under ``cascade``: 1
+where it clicked).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from simshop_core.items import Items
+from simshop_core.user import Reaction, User, threshold_rule
+
+ClickModelName = Literal["threshold", "pbm", "cascade"]
+CLICK_MODELS: tuple[str, ...] = ("threshold", "pbm", "cascade")
+
+
+def default_examination(k: int) -> np.ndarray:
+    """The pbm examination probabilities by position: ``1 / log2(i + 2)``."""
+    return 1.0 / np.log2(np.arange(k) + 2.0)
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What happened on one page, one entry per slate position (top first)."""
+
+    clicked: np.ndarray  # bool
+    bought: np.ndarray  # bool; bought ⊆ clicked
+    true_utility: np.ndarray  # float in [0, 1]
+    examine_prob: np.ndarray  # float
+    click_prob: np.ndarray  # float
+
+
+#: ``utility(user, items, rng)`` with the result checked (length, dtype, range): the env's
+#: boundary where a plugin's numbers are let in.
+UtilityFn = Callable[[User, Items, np.random.Generator], np.ndarray]
+ReactFn = Callable[[User, Items, np.random.Generator], Reaction]
+
+
+class ClickModel:
+    """Threshold: every shown item is examined. The base of the other click models."""
+
+    name: str = "threshold"
+
+    def __init__(self, slate_size: int, utility: UtilityFn, react: ReactFn) -> None:
+        self.k = slate_size
+        self._utility = utility
+        self._react = react
+        self._ones = np.ones(slate_size)
+
+    def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
+        if type(user).react is User.react:
+            u = self._utility(user, items, rng)
+            clicked, bought = threshold_rule(u, user.click_threshold, user.buy_threshold, rng)
+            return PageOutcome(clicked, bought, u, self._ones.copy(), clicked.astype(np.float64))
+        reaction = self._react(user, items, rng)
+        u = reaction.utility
+        attractive = (u >= user.click_threshold).astype(np.float64)
+        return PageOutcome(reaction.clicked, reaction.bought, u, self._ones.copy(), attractive)
+
+    def _truth(self, user: User, items: Items, rng: np.random.Generator) -> np.ndarray:
+        """Utilities of the whole slate asked with a copy of the RNG (the session goes on
+        as if nobody had asked)."""
+        return self._utility(user, items, copy.deepcopy(rng))
+
+
+class PositionBased(ClickModel):
+    """pbm: position i is examined with probability ``examination[i]``, independently."""
+
+    name = "pbm"
+
+    def __init__(
+        self, slate_size: int, utility: UtilityFn, react: ReactFn, examination: np.ndarray
+    ) -> None:
+        super().__init__(slate_size, utility, react)
+        self.examination = np.asarray(examination, dtype=np.float64)[:slate_size]
+
+    def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
+        e = self.examination
+        if type(user).react is User.react:
+            u = self._utility(user, items, rng)
+            examined = rng.random(self.k) < e
+            clicked, bought = threshold_rule(u, user.click_threshold, user.buy_threshold, rng)
+            clicked &= examined
+            bought &= examined
+        else:
+            u = self._truth(user, items, rng)
+            examined = rng.random(self.k) < e
+            clicked = np.zeros(self.k, dtype=bool)
+            bought = np.zeros(self.k, dtype=bool)
+            where = np.flatnonzero(examined)
+            if len(where):
+                reaction = self._react(user, items.subset(where), rng)
+                clicked[where], bought[where], u[where] = (
+                    reaction.clicked,
+                    reaction.bought,
+                    reaction.utility,
+                )
+        attractive = u >= user.click_threshold
+        return PageOutcome(clicked, bought, u, e.copy(), e * attractive)
+
+
+class Cascade(ClickModel):
+    """cascade: the shopper scans top-down and stops at the first click."""
+
+    name = "cascade"
+
+    def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
+        k = self.k
+        clicked = np.zeros(k, dtype=bool)
+        bought = np.zeros(k, dtype=bool)
+        threshold = user.click_threshold
+        if type(user).react is User.react:
+            u = self._utility(user, items, rng)
+            # Plain floats: scanning five values is cheaper than any array operation.
+            first = next((i for i, v in enumerate(u.tolist()) if v >= threshold), None)
+            if first is not None:
+                c, b = threshold_rule(u[first : first + 1], threshold, user.buy_threshold, rng)
+                clicked[first], bought[first] = c[0], b[0]
+        else:
+            first = None
+            u = self._truth(user, items, rng)
+            for i in range(k):
+                reaction = self._react(user, items.subset(np.array([i])), rng)
+                u[i] = reaction.utility[0]
+                clicked[i], bought[i] = reaction.clicked[0], reaction.bought[0]
+                if clicked[i]:
+                    first = i  # the scan stops at the first click
+                    break
+        examine = np.zeros(k)
+        click_prob = np.zeros(k)
+        if first is None:
+            examine[:] = 1.0
+        else:
+            examine[: first + 1] = 1.0
+            click_prob[first] = 1.0
+        return PageOutcome(clicked, bought, u, examine, click_prob)
+
+
+def make_click_model(
+    name: str,
+    slate_size: int,
+    utility: UtilityFn,
+    react: ReactFn,
+    examination: Sequence[float] | None = None,
+) -> ClickModel:
+    """The click model called ``name``; ``examination`` is pbm's per-position probabilities."""
+    if name not in CLICK_MODELS:
+        raise ValueError(
+            f"invalid ShopEnv option click_model={name!r}: must be one of "
+            f"{', '.join(map(repr, CLICK_MODELS))}"
+        )
+    if examination is not None and name != "pbm":
+        raise ValueError(
+            f"invalid ShopEnv option examination: it applies to click_model='pbm' only, "
+            f"not {name!r}"
+        )
+    if name == "threshold":
+        return ClickModel(slate_size, utility, react)
+    if name == "cascade":
+        return Cascade(slate_size, utility, react)
+    return PositionBased(slate_size, utility, react, check_examination(examination, slate_size))
+
+
+def check_examination(examination: Sequence[float] | None, slate_size: int) -> np.ndarray:
+    """pbm's examination probabilities: ``slate_size`` values in (0, 1] (default: DCG)."""
+    if examination is None:
+        return default_examination(slate_size)
+    try:
+        e = np.asarray(examination, dtype=np.float64)
+    except (TypeError, ValueError):
+        e = np.array([np.nan])
+    if e.ndim != 1 or len(e) < slate_size or not np.all((e > 0) & (e <= 1)):
+        raise ValueError(
+            f"invalid ShopEnv option examination={examination!r}: want {slate_size} "
+            "probabilities in (0, 1], one per slate position, top first"
+        )
+    return e[:slate_size].copy()

@@ -1,0 +1,147 @@
+"""The one rollout loop (DESIGN §10): a recommender plays against a `ShopEnv`, one `Page`
+record at a time.
+
+Evaluation, the plugin checks, the app's session and logging all step the env through here,
+so what a recommender is asked and told is the same everywhere: ``recommend`` (its slate
+checked), optionally ``propensities``, ``env.step``, then ``update(Feedback)``. This is also
+the boundary where a recommender plugin's code is called, so what it returns is checked and a
+failure names the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simshop_core.recommender import Feedback, Propensities, Recommender
+from simshop_core.registry import blame, describe_exception
+from simshop_core.spaces import check_slate
+
+if TYPE_CHECKING:
+    from simshop_core.env import ShopEnv
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page: what the recommender saw and showed, and what came of it."""
+
+    observation: dict[str, Any]  # what the slate was chosen on
+    slate: np.ndarray  # the ordered slate, top first
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]  # the env's info: per-position outcomes and simulator truth
+    next_observation: dict[str, Any]
+    propensities: Propensities | None = None  # when asked for and the recommender has them
+
+    @property
+    def clicked(self) -> np.ndarray:
+        """One bool per slate position."""
+        return self.info["clicked"]
+
+    @property
+    def bought(self) -> np.ndarray:
+        return self.info["bought"]
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+    def feedback(self) -> Feedback:
+        """What a real shop would have logged: no simulator truth."""
+        return Feedback(
+            observation=self.observation,
+            slate=self.slate,
+            clicked=self.info["clicked"],
+            bought=self.info["bought"],
+            reward=self.reward,
+            next_observation=self.next_observation,
+            terminated=self.terminated,
+            truncated=self.truncated,
+        )
+
+
+def play_visit(
+    env: ShopEnv,
+    recommender: Recommender,
+    observation: dict[str, Any],
+    *,
+    learn: bool = True,
+    propensities: bool = False,
+) -> Iterator[Page]:
+    """The pages of the visit that starts at ``observation`` (just after ``env.reset``).
+
+    ``learn``: hand every page's `Feedback` to ``recommender.update``; ``propensities``: ask
+    the recommender how likely each slate was (for logs).
+    """
+    k, n = env.slate_size, env.num_candidates
+    done = False
+    while not done:
+        slate = recommend(recommender, observation, k, n)
+        chance = _propensities(recommender, observation, slate, k) if propensities else None
+        next_observation, reward, terminated, truncated, info = env.step(slate)
+        page = Page(
+            observation, slate, float(reward), terminated, truncated, info, next_observation, chance
+        )
+        if learn:
+            try:
+                recommender.update(page.feedback())
+            except Exception as exc:
+                raise blame(recommender, "update", f"raised {describe_exception(exc)}") from exc
+        yield page
+        observation = next_observation
+        done = terminated or truncated
+
+
+def rollout(
+    env: ShopEnv,
+    recommender: Recommender,
+    visits: int,
+    *,
+    seed: int | None = None,
+    learn: bool = True,
+    propensities: bool = False,
+) -> Iterator[Page]:
+    """Every page of ``visits`` visits; the first ``env.reset`` gets ``seed``.
+
+    The recommender is not reset here: that is the caller's (evaluation resets one learner
+    per cell).
+    """
+    for visit in range(visits):
+        observation, _ = env.reset(seed=seed if visit == 0 else None)
+        yield from play_visit(env, recommender, observation, learn=learn, propensities=propensities)
+
+
+def recommend(recommender: Recommender, observation: dict[str, Any], k: int, n: int) -> np.ndarray:
+    """``recommender.recommend(observation, k)``, checked: k distinct integer indices in
+    [0, n). Anything else is a `PluginRuntimeError` naming the recommender and its plugin."""
+    try:
+        slate = recommender.recommend(observation, k)
+    except Exception as exc:
+        raise blame(recommender, "recommend", f"raised {describe_exception(exc)}") from exc
+    try:
+        if type(slate) is not np.ndarray:
+            raise ValueError(f"got {type(slate).__name__}, not a NumPy integer array")
+        return check_slate(slate, n, k, "the slate")
+    except ValueError as exc:
+        raise blame(recommender, "recommend", f"returned a bad slate: {exc}") from None
+
+
+def _propensities(
+    recommender: Recommender, observation: dict[str, Any], slate: np.ndarray, k: int
+) -> Propensities | None:
+    try:
+        found = recommender.propensities(observation, slate)
+    except Exception as exc:
+        raise blame(recommender, "propensities", f"raised {describe_exception(exc)}") from exc
+    if found is None:
+        return None
+    if not isinstance(found, Propensities):
+        raise blame(recommender, "propensities", f"returned {type(found).__name__}")
+    for name in ("prefix_log_probs", "position_probs"):
+        if np.shape(getattr(found, name)) != (k,):
+            raise blame(recommender, "propensities", f"returned {name} without {k} values")
+    return found
