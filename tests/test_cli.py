@@ -159,7 +159,7 @@ def test_list_plugins_json(run):
     for plugin in plugins.values():
         assert set(plugin) == {"name", "distribution", "version", "users", "recommenders"}
         for thing in plugin["users"] + plugin["recommenders"]:
-            assert set(thing) == {"name", "description"}
+            assert set(thing) == {"name", "description", "parameters"}
             assert thing["description"], f"{thing['name']} has no description"
     users = plugins["simshop-users"]
     assert users["distribution"] == "simshop-users"
@@ -191,11 +191,115 @@ def test_list_plugins_shows_an_in_process_plugin(run, register_plugin):
     report = json.loads(run("list-plugins", "--json").stdout)
     [plugin] = [p for p in report["plugins"] if p["name"] == "fake-cli"]
     assert plugin["distribution"] is None
-    assert plugin["users"] == [{"name": "cli_shopper", "description": CliShopper.description}]
+    assert plugin["users"] == [
+        {
+            "name": "cli_shopper",
+            "description": CliShopper.description,
+            "parameters": [
+                {"name": "click_threshold", "default": 0.5, "type": "float"},
+                {"name": "buy_threshold", "default": 0.8, "type": "float"},
+            ],
+        }
+    ]
     assert plugin["recommenders"] == []
     table = run("list-plugins").stdout
     assert "fake-cli (registered in-process)" in table
     assert CliShopper.description in table
+
+
+def test_list_plugins_json_shows_parameters_with_defaults(run):
+    report = json.loads(run("list-plugins", "--json").stdout)
+    users = {u["name"]: u for p in report["plugins"] for u in p["users"]}
+    assert users["cheap_seeker"]["parameters"] == [
+        {"name": "pivot", "default": 40.0, "type": "float"},
+        {"name": "click_threshold", "default": 0.72, "type": "float"},
+        {"name": "buy_threshold", "default": 0.85, "type": "float"},
+    ]
+    brand = {p["name"]: p for p in users["brand_lover"]["parameters"]}
+    assert brand["brand_weights"] == {
+        "name": "brand_weights",
+        "default": None,
+        "type": "Mapping[str, float] | None",
+    }
+    assert brand["preference_seed"] == {"name": "preference_seed", "default": 0, "type": "int"}
+    recommenders = {r["name"]: r for p in report["plugins"] for r in p["recommenders"]}
+    assert recommenders["popularity"]["parameters"] == []
+
+
+class Odd:
+    """A default JSON cannot hold."""
+
+    def __repr__(self) -> str:
+        return "Odd()"
+
+
+class OddDefaults(User):
+    name = "cli_odd_defaults"
+    description = "defaults JSON cannot hold"
+
+    def __init__(
+        self,
+        *,
+        shape: Odd = Odd(),  # noqa: B008 - the point of the test
+        ratio: float = float("nan"),
+        sizes: tuple[int, ...] = (1, 2),
+        click_threshold: float = 0.5,
+        buy_threshold: float = 0.8,
+    ) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items: Any, rng: Any) -> np.ndarray:
+        return np.full(len(items), 0.5)
+
+
+class OddPlugin:
+    @hookimpl
+    def register_users(self, register: Any) -> None:
+        register(OddDefaults)
+
+
+def test_list_plugins_json_shows_defaults_json_cannot_hold_as_their_repr(run, register_plugin):
+    register_plugin(OddPlugin(), "fake-odd")
+    result = run("list-plugins", "--json")
+    assert result.exit_code == 0, result.output
+    [plugin] = [p for p in json.loads(result.stdout)["plugins"] if p["name"] == "fake-odd"]
+    defaults = {p["name"]: p["default"] for p in plugin["users"][0]["parameters"]}
+    assert defaults == {
+        "shape": "Odd()",
+        "ratio": "nan",
+        "sizes": [1, 2],
+        "click_threshold": 0.5,
+        "buy_threshold": 0.8,
+    }
+
+
+def test_list_plugins_table_shows_parameters_and_the_spec_syntax(run):
+    result = run("list-plugins")
+    assert result.exit_code == 0, result.output
+    assert "parameters: pivot=40.0, click_threshold=0.72, buy_threshold=0.85" in result.stdout
+    assert "brand_weights=none" in result.stdout
+    assert result.stdout.count("explore=EPS") == 1  # said once, in the footer
+    assert "cheap_seeker:pivot=30" in result.stdout
+    assert "explore=EPS" in run("list-plugins", "--help").stdout
+
+
+def test_list_plugins_table_fits_100_columns(run, monkeypatch):
+    from rich.console import Console
+
+    import simshop_cli.console
+
+    def narrow() -> Console:
+        return Console(highlight=False, markup=False, emoji=False, width=100)
+
+    monkeypatch.setattr(simshop_cli.console, "stdout", narrow)
+    result = run("list-plugins")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 100
+    # The parameters stay whole words when wrapped: each name=default is on one line.
+    text = "\n".join(lines)
+    for pair in ("pivot=40.0", "click_threshold=0.72", "buy_threshold=0.85", "preference_seed=0"):
+        assert pair in text
 
 
 def test_list_plugins_with_a_broken_plugin_installed(run, fake_distribution):

@@ -41,3 +41,36 @@ catalog_option = click.option(
     default=None,
     help="Catalog file (.csv or .parquet); default: the generated catalog.",
 )
+
+
+def _env_options(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    # Imported here: `simshop --help` does not pay for simshop_core.
+    from simshop_core.specs import parse_env_options
+
+    try:
+        return parse_env_options(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def env_option(
+    help: str = (
+        "Set an env option (repeatable): KEY=VALUE, VALUE as JSON when it parses, else text; "
+        "a dotted KEY sets a nested one. E.g. --env-option click_model=pbm "
+        "--env-option limits.pages=5"
+    ),
+) -> Callable[[Any], Any]:
+    """``--env-option KEY=VALUE`` (repeatable), handed to the command as one dict
+    (`simshop_core.specs.parse_env_options`); a malformed item is a usage error."""
+    return click.option(
+        "--env-option",
+        "env_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_env_options,
+        help=help,
+    )
+
+
+#: The ready-made ``--env-option`` (the parameter is called ``env_options``, a dict).
+env_option_option = env_option()

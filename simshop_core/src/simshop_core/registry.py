@@ -24,6 +24,7 @@ from simshop_core.plugins import (
     get_plugin_manager,
 )
 from simshop_core.recommender import Recommender
+from simshop_core.specs import Parameter, Spec, as_spec, build, parameters
 from simshop_core.user import User
 
 Kind = Literal["user", "recommender"]
@@ -56,6 +57,17 @@ class Entry:
     @property
     def trainable(self) -> bool:
         return bool(getattr(self.cls, "trainable", False))
+
+    @property
+    def parameters(self) -> list[Parameter]:
+        """The keyword parameters (with defaults) a spec can set, in signature order."""
+        return parameters(self.cls)
+
+    def build(self, spec: str | Spec | None = None, **params: Any) -> Any:
+        """An instance for ``spec`` (default: this entry with its defaults), its parameters
+        overridden by ``params`` (see `simshop_core.specs.build`)."""
+        spec = Spec(self.name) if spec is None else as_spec(spec)
+        return build(self.cls, _with_params(spec, params), self.kind)
 
 
 @dataclass
@@ -205,20 +217,28 @@ def recommender_names(registry: Registry | None = None) -> list[str]:
     return sorted((registry or get_registry()).recommenders)
 
 
-def make_user(name: str, **params: Any) -> User:
-    """Build the registered shopper model ``name`` with its defaults overridden by ``params``."""
-    return get_registry().get("user", name).cls(**params)
+def make_user(spec: str | Spec, **params: Any) -> User:
+    """The shopper model a spec names (``"cheap_seeker"``, ``"cheap_seeker:pivot=30"``), its
+    defaults overridden by the spec's parameters and then by ``params``."""
+    spec = as_spec(spec)
+    return get_registry().get("user", spec.name).build(spec, **params)
 
 
-def make_recommender(spec: str) -> Recommender:
-    """``name`` → ``cls()``; ``name:PATH`` → ``cls.load(PATH)`` for a trainable recommender."""
-    name, _, path = spec.partition(":")
-    entry = get_registry().get("recommender", name.strip())
-    if not path:
-        return entry.cls()
-    if not entry.trainable:
-        raise ValueError(f"recommender {entry.name!r} is not trainable; it takes no model path")
-    return entry.cls.load(path)
+def make_recommender(spec: str | Spec, **params: Any) -> Recommender:
+    """The recommender a spec names: ``name`` → ``cls()``; ``name:key=value`` →
+    ``cls(key=value)``; ``name:PATH`` → ``cls.load(PATH)`` (trainable ones only);
+    ``name:explore=EPS`` → wrapped in an ε-mixture with uniform random."""
+    spec = as_spec(spec)
+    return get_registry().get("recommender", spec.name).build(spec, **params)
+
+
+def _with_params(spec: Spec, params: dict[str, Any]) -> Spec:
+    if not params:
+        return spec
+    twice = sorted(set(spec.params) & set(params))
+    if twice:
+        raise ValueError(f"parameter {twice[0]!r} is given twice (in {spec.text or spec.name!r})")
+    return Spec(spec.name, spec.path, {**spec.params, **params}, spec.text)
 
 
 __all__: Sequence[str] = [
