@@ -325,9 +325,13 @@ def test_compare_page_shows_the_numbers_evaluate_gives(app):
     assert "errorbar" in charts[0].proto.spec
 
 
-def test_compare_rejects_two_models_of_one_recommender():
-    with pytest.raises(ValueError, match="one model per recommender"):
-        compare.check_specs(["ppo", "ppo:models/a.zip"])
+def test_compare_counts_two_models_of_one_recommender_as_two_rows():
+    assert compare.cell_labels(["ppo", "ppo:models/a.zip"]) == [
+        "oracle",
+        "ppo",
+        "ppo:models/a.zip",
+        "random",
+    ]
     assert compare.total_episodes(["a", "b"], ["popularity"], 10) == 2 * 3 * 10
 
 

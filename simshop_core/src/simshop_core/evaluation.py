@@ -28,9 +28,10 @@ from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
-from simshop_core.registry import get_registry, make_recommender
+from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.rollout import rollout
 from simshop_core.specs import label as spec_label
+from simshop_core.specs import parse_spec
 
 RANDOM = "random"
 RESULT_FORMATS = (".csv", ".json")
@@ -300,8 +301,6 @@ def user_specs(users: str | Sequence[str]) -> list[str]:
     out: list[str] = []
     for item in users:
         if ":" in item:
-            from simshop_core.registry import make_user
-
             make_user(item)  # an unknown name or parameter fails here, with the choices
             names = [spec_label(item)]
         else:
@@ -332,7 +331,7 @@ def recommender_specs(
         elif item == "all":
             specs.update({name: name for name in registry.recommenders})
         else:
-            name = item.partition(":")[0].strip()
+            name = parse_spec(item).name
             if name != ORACLE:
                 registry.get("recommender", name)  # unknown name: an error listing what exists
             specs[spec_label(item)] = item

@@ -15,8 +15,9 @@ import streamlit as st
 import simshop_core
 from simshop_core.catalog import Catalog
 from simshop_core.registry import Registry
+from simshop_core.specs import label as spec_label
 from simshop_ui import cards, choices, compare, training
-from simshop_ui.session import Session, recommender_label
+from simshop_ui.session import Session
 
 # Bought and clicked cards get a coloured border (keyed containers carry `st-key-<key>`).
 CARD_STYLE = """
@@ -169,7 +170,7 @@ def session_view(choice: tuple[str, str, int] | None, catalog: Catalog) -> None:
     st.markdown(
         f"Shopper **#{session.shopper_id}** ({cards.escape(session.shopper_type)}) · "
         f"visit **{session.visit}** of {session.visits_per_shopper} · recommender "
-        f"**{cards.escape(recommender_label(session.recommender_spec))}** · seed {session.seed}"
+        f"**{cards.escape(spec_label(session.recommender_spec))}** · seed {session.seed}"
     )
     if not session.pages:
         st.info("A new visit has started. Press **Next page** to show the first slate.")

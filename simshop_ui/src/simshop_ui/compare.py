@@ -13,8 +13,7 @@ from typing import Any
 import pandas as pd
 
 from simshop_core.catalog import Catalog
-from simshop_core.evaluation import ORACLE, RANDOM, EvaluationResult, evaluate
-from simshop_ui.session import recommender_label
+from simshop_core.evaluation import EvaluationResult, evaluate, recommender_specs
 
 #: The table's columns, in order (names as in `CellResult`).
 TABLE_COLUMNS = (
@@ -32,22 +31,10 @@ TABLE_COLUMNS = (
 )
 
 
-def check_specs(recommenders: Sequence[str]) -> None:
-    """One model per recommender: `evaluate` labels cells by name, so two would collide."""
-    seen: dict[str, str] = {}
-    for spec in recommenders:
-        label = recommender_label(spec)
-        if label in seen and seen[label] != spec:
-            raise ValueError(
-                f"choose one model per recommender: {seen[label]!r} and {spec!r} "
-                f"would both be reported as {label!r}"
-            )
-        seen[label] = spec
-
-
 def cell_labels(recommenders: Sequence[str]) -> list[str]:
-    """The recommenders a grid reports: the chosen ones plus random and the oracle."""
-    return sorted({ORACLE, RANDOM, *(recommender_label(spec) for spec in recommenders)})
+    """The recommenders a grid reports: the chosen ones plus the references (labels as
+    `evaluate` gives them: two models of one recommender are two rows)."""
+    return sorted(recommender_specs(list(recommenders)))
 
 
 def total_episodes(users: Sequence[str], recommenders: Sequence[str], episodes: int) -> int:
@@ -65,7 +52,6 @@ def run_comparison(
     """`evaluate` with ``progress(fraction done)`` instead of episode counts."""
     if not users:
         raise ValueError("choose at least one shopper")
-    check_specs(recommenders)
     total = total_episodes(users, recommenders, episodes)
     done = 0
 
@@ -96,7 +82,7 @@ def cli_command(users: Sequence[str], recommenders: Sequence[str], episodes: int
         "simshop",
         "evaluate",
         "--recommenders",
-        ",".join(recommenders) or RANDOM,
+        ",".join(recommenders) or "random",
         "--users",
         ",".join(users),
         "--episodes",
@@ -137,7 +123,6 @@ def reward_chart(frame: pd.DataFrame) -> Any:
 __all__ = [
     "TABLE_COLUMNS",
     "cell_labels",
-    "check_specs",
     "cli_command",
     "results_frame",
     "reward_chart",

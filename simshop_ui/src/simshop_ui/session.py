@@ -16,6 +16,7 @@ from simshop_core.catalog import Catalog
 from simshop_core.evaluation import cell_seeds, merged_env_options
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.rollout import play_visit
+from simshop_core.specs import label as spec_label
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,6 @@ class VisitSummary:
     reason: str
 
 
-def recommender_label(spec: str) -> str:
-    """The name a spec (``name`` or ``name:PATH``) runs under, as `evaluate` labels it."""
-    return spec.partition(":")[0].strip()
-
-
 class Session:
     """A `ShopEnv` with one shopper type and one recommender, stepped on demand.
 
@@ -83,7 +79,7 @@ class Session:
         self.user = user
         self.recommender_spec = recommender
         self.seed = int(seed)
-        label = recommender_label(recommender)
+        label = spec_label(recommender)
         built: Recommender | None = None
         if label != ORACLE:
             built = make_recommender(recommender)
@@ -222,5 +218,4 @@ __all__ = [
     "Session",
     "ShownItem",
     "VisitSummary",
-    "recommender_label",
 ]
