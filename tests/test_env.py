@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 import simshop_core
 from simshop_core import Items, User, generate_catalog
 from simshop_core.env import OTHER, ShopEnv, SlateSpace
-from simshop_core.plugins import PluginRuntimeError
 
 USERS = sorted(simshop_core.get_registry().users)
 
