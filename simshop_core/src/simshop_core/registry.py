@@ -23,6 +23,7 @@ from simshop_core.plugins import (
     get_plugin_manager,
 )
 from simshop_core.recommender import Recommender
+from simshop_core.training import Trainable
 from simshop_core.user import User
 
 Kind = Literal["user", "recommender"]
@@ -184,6 +185,9 @@ def make_recommender(spec: str) -> Recommender:
     """``name`` → ``cls()``; ``name:PATH`` → ``cls.load(PATH)`` for a trainable recommender."""
     name, _, path = spec.partition(":")
     entry = get_registry().get("recommender", name.strip())
+    if issubclass(entry.cls, Trainable):
+        # A missing optional extra is one line naming it, never a ModuleNotFoundError.
+        entry.cls.check_dependencies()
     if not path:
         return entry.cls()
     if not entry.trainable:
