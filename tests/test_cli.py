@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 import numpy as np
@@ -12,11 +17,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
+import simshop_cli
 import simshop_core
 from simshop_cli.main import SimshopGroup, cli
 from simshop_cli.registry import load_registry
 from simshop_core import PluginError, UnknownNameError, User, generate_catalog, hookimpl
 from simshop_core.catalog import CatalogError
+from simshop_core.training import MissingDependencyError, Trainable, TrainResult
 
 BUILT_IN_USERS = {
     "brand_lover",
@@ -492,3 +499,227 @@ def test_catalog_show_bad_rows(run, tmp_path):
     path = tmp_path / "catalog.csv"
     generate_catalog(n_items=5, seed=0).save(path)
     assert_one_line_error(run("catalog", "show", path, "--rows", "-1"), exit_code=2)
+
+
+# --- train: only the core training contract ------------------------------------------------
+
+
+class CountingTrainer(Trainable):
+    """A trainable fake with no heavy dependency: a "model" is its step count, in a text file."""
+
+    name = "counting_trainer"
+    description = "A trainable fake that only counts its steps"
+    trained_with: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    @classmethod
+    def load(cls, path: str | Path, **params: Any) -> CountingTrainer:
+        model = cls(**params)
+        model.steps = int(Path(path).read_text())
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(self.steps))
+        return path
+
+    def train(self, timesteps: int, **kwargs: Any) -> TrainResult:
+        self.trained_with.append({"timesteps": timesteps, **kwargs})
+        start, self.steps = self.steps, max(self.steps, timesteps)
+        return TrainResult(timesteps=self.steps, trained=self.steps - start, seconds=0.5)
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.steps
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        return np.arange(k)
+
+
+class NeedsExtra(CountingTrainer):
+    name = "needs_extra"
+    description = "A trainable fake whose optional dependency is not installed"
+    requires = ("numpy", "simshop_no_such_package.module")  # a dotted name too
+    install = "pip install 'simshop-fake[extra]'"
+
+
+class TrainerPlugin:
+    @hookimpl
+    def register_recommenders(self, register: Any) -> None:
+        register(CountingTrainer)
+        register(NeedsExtra)
+
+
+@pytest.fixture
+def trainers(register_plugin: Any) -> list[dict[str, Any]]:
+    """The two fakes registered in-process; the list records every call to `train`."""
+    register_plugin(TrainerPlugin(), "fake-trainers")
+    CountingTrainer.trained_with.clear()
+    return CountingTrainer.trained_with
+
+
+def test_train_runs_any_trainable_through_the_contract(run, trainers, tmp_path):
+    output = tmp_path / "out" / "model.zip"
+    result = run(
+        "train", "--recommender", "counting_trainer", "--timesteps", "300", "--tracker", "none",
+        "--eval-episodes", "0", "--output", output, "--runs-dir", tmp_path / "runs",
+        "--run-name", "fake",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [call] = trainers
+    assert call["timesteps"] == 300 and call["log_formats"] == ("csv",)
+    assert call["run_dir"] == tmp_path / "runs" / "fake"
+    assert output.read_text() == "300"
+    assert f"Saved {output} (300 steps" in result.stdout
+
+
+def test_train_default_output_is_named_after_the_recommender(run, trainers, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "-r", "counting_trainer", "--timesteps", "7", "--eval-episodes", "0")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "models" / "counting_trainer.zip").read_text() == "7"
+
+
+EXTRA_LINE = (
+    "Error: recommender 'needs_extra' needs simshop_no_such_package.module, which is not "
+    "installed; install it with: pip install 'simshop-fake[extra]'"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "--recommender", "needs_extra", "--timesteps", "10"),
+        ("evaluate", "--recommenders", "needs_extra:some.zip", "--users", "cheap_seeker"),
+        ("evaluate", "--recommenders", "needs_extra", "--users", "cheap_seeker"),
+    ],
+)
+def test_a_missing_optional_dependency_is_one_line_naming_the_install(
+    run, trainers, tmp_path, monkeypatch, args
+):
+    monkeypatch.chdir(tmp_path)
+    assert assert_one_line_error(run(*args), exit_code=1) == EXTRA_LINE
+    assert trainers == [] and list(tmp_path.iterdir()) == []  # nothing trained or written
+
+
+@pytest.fixture
+def without_ppo_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if torch and stable-baselines3 were not installed: a None entry in sys.modules
+    makes both ``import`` and ``importlib.util.find_spec`` say the module is missing."""
+    for module in ("torch", "stable_baselines3"):
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+PPO_EXTRA_LINE = (
+    "Error: recommender 'ppo' needs torch and stable_baselines3, which are not installed; "
+    "install it with: pip install 'simshop-recommenders[ppo]'"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "--timesteps", "10"),
+        ("train", "--resume", "models/ppo.zip", "--timesteps", "10"),
+        ("evaluate", "--recommenders", "ppo", "--users", "cheap_seeker", "--episodes", "1"),
+        ("evaluate", "--recommenders", "ppo:x.zip", "--users", "cheap_seeker", "--episodes", "1"),
+    ],
+)
+def test_ppo_without_its_extra_is_one_line(run, without_ppo_extra, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    assert assert_one_line_error(run(*args), exit_code=1) == PPO_EXTRA_LINE
+
+
+def test_ppo_without_its_extra_in_python(without_ppo_extra):
+    from simshop_core import ShopEnv
+    from simshop_recommenders.ppo import PPORecommender
+
+    observation, _ = ShopEnv(users=["cheap_seeker"]).reset(seed=0)
+    message = PPO_EXTRA_LINE.removeprefix("Error: ")
+    for use in (
+        lambda: PPORecommender().recommend(observation, 5),  # the shipped model, on first use
+        lambda: PPORecommender.load("x.zip"),
+        lambda: PPORecommender().train(10),
+        lambda: PPORecommender().save("x.zip"),
+    ):
+        with pytest.raises(MissingDependencyError) as caught:
+            use()
+        assert str(caught.value) == message
+
+
+def test_tensorboard_logs_need_tensorboard(run, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.chdir(tmp_path)
+    line = assert_one_line_error(run("train", "--tracker", "tensorboard"), exit_code=1)
+    assert line == (
+        "Error: recommender 'ppo' needs tensorboard, which is not installed; "
+        "install it with: pip install 'simshop-recommenders[ppo]'"
+    )
+
+
+def test_train_refuses_an_output_under_a_file(run, trainers, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    output = tmp_path / "a-file" / "sub" / "model.zip"
+    line = assert_one_line_error(
+        run("train", "-r", "counting_trainer", "--output", output), exit_code=2
+    )
+    assert line.startswith("Error: Invalid value for '--output': cannot save to ")
+    assert f"{tmp_path / 'a-file'} is a file, not a folder" in line
+    assert trainers == []
+
+
+def test_output_check_leaves_no_folders_behind(tmp_path):
+    from simshop_cli.train_cmd import check_writable
+
+    check_writable(click.Context(click.Command("x")), tmp_path / "a" / "b" / "m.zip", "--output")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_refuses_a_read_only_output_folder_before_training(tmp_path):
+    """A real read-only folder. As root (which ignores permission bits) it is a read-only
+    bind mount in a private mount namespace, so nothing outside the test sees it."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    runs = tmp_path / "runs"
+    command = [
+        sys.executable, "-m", "simshop_cli", "train", "--timesteps", "10000000", "--output",
+        str(folder / "model.zip"), "--runs-dir", str(runs), "--tracker", "none",
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        if shutil.which("unshare") is None:
+            pytest.skip("running as root and `unshare` (for a read-only mount) is missing")
+        mount = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} {folder}"
+        command = ["unshare", "-rm", "sh", "-c", f'{mount} && exec "$@"', "sh", *command]
+    else:
+        folder.chmod(0o555)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"Error: Invalid value for '--output': cannot save to {folder}")
+    assert "Read-only file system" in lines[0] or "Permission denied" in lines[0]
+    assert not runs.exists()  # no run folder: training never started
+
+
+def test_the_cli_never_imports_a_plugin_package():
+    """simshop_cli speaks to plugins only through core (the registry and the training
+    contract): no module of it names simshop_recommenders, in an import or anywhere else."""
+    sources = sorted(Path(simshop_cli.__file__).parent.rglob("*.py"))
+    assert len(sources) > 5
+    for source in sources:
+        text = source.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            assert not any(m.split(".")[0] == "simshop_recommenders" for m in modules), source
+        assert "simshop_recommenders" not in text, source  # import_module("…") included

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -326,7 +331,10 @@ def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
-def test_sigint_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_leaves_a_loadable_checkpoint(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C, and SIGTERM (what `timeout`, schedulers and `docker stop` send), stop training
+    between two steps with a checkpoint named after the recommender, and exit with 130."""
     runs = tmp_path / "runs"
     process = subprocess.Popen(
         [sys.executable, "-m", "simshop_cli", "train", "--timesteps", "5000000",
@@ -341,7 +349,7 @@ def test_sigint_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
         progress = runs / "stopped" / "progress.csv"
         # progress.csv gets its first row after the first update: training is under way.
         assert wait_for(lambda: progress.is_file() and progress.stat().st_size > 0, 60)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
@@ -356,23 +364,68 @@ def test_sigint_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
     assert resumed.num_timesteps >= 512
 
 
-def test_wandb_offline_writes_its_run_folder(
+def wandb_records(path: Path) -> Iterator[Any]:
+    """The records of an offline run's ``run-*.wandb`` file, read with W&B's own protobuf
+    schema: what ``wandb sync`` would upload. The file is a LevelDB-style log (the format
+    W&B documents for it): a 7-byte header (``:W&B``, magic, version), then 32 KiB blocks of
+    chunks, each a 7-byte header (CRC, little-endian length, type: 1 full, 2 first, 3 middle,
+    4 last) and its bytes; a block's tail shorter than a chunk header is padding."""
+    from wandb.proto import wandb_internal_pb2
+
+    block, data = 32768, path.read_bytes()
+    assert data[:4] == b":W&B", data[:7]
+    position, pending = 7, b""
+    while position + 7 <= len(data):
+        left = block - position % block
+        if left < 7:
+            position += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[position : position + 7])
+        if kind == 0:  # zero padding up to the next block
+            position += left
+            continue
+        pending += data[position + 7 : position + 7 + length]
+        position += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            yield record
+
+
+def test_wandb_offline_logs_the_model_as_an_artifact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("wandb")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    for variable in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(variable, str(tmp_path / "wandb-home"))  # nothing outside tmp
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    output = tmp_path / "m.zip"
     result = CliRunner().invoke(
         cli,
         ["train", "--timesteps", "256", "--envs", "2", "--tracker", "wandb",
-         "--eval-episodes", "2", "--users", "cheap_seeker", "--output", str(tmp_path / "m.zip"),
-         "--runs-dir", str(tmp_path / "runs")],
+         "--eval-episodes", "0", "--users", "cheap_seeker", "--output", str(output),
+         "--runs-dir", str(tmp_path / "runs"), "--run-name", "tracked"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    assert list(runs[0].glob("*.wandb"))
+    [run] = (tmp_path / "wandb-home" / "wandb").glob("offline-run-*")
+    [log] = run.glob("run-*.wandb")
+    records = list(wandb_records(log))
+    kinds = [record.WhichOneof("record_type") for record in records]
+    assert "history" in kinds and kinds[-1] == "exit"  # SB3's scalars, then a clean finish
+    [artifact] = [record.artifact for record in records if record.HasField("artifact")]
+    assert (artifact.name, artifact.type) == ("ppo", "model")
+    metadata = json.loads(artifact.metadata)
+    assert metadata["timesteps"] == PPORecommender.load(output).num_timesteps
+    assert metadata["users"] == ["cheap_seeker"] and metadata["seed"] == 0
+    assert metadata["env_options"]["slate_size"] == 5
+    # The manifest holds the saved model itself: staged for upload, byte for byte.
+    [entry] = artifact.manifest.contents
+    assert entry.path == "m.zip" and entry.size == output.stat().st_size
+    staged = Path(entry.local_path)
+    assert staged.is_relative_to(tmp_path) and staged.read_bytes() == output.read_bytes()
+    assert entry.digest == base64.b64encode(hashlib.md5(output.read_bytes()).digest()).decode()
 
 
 def test_training_is_reproducible_under_a_seed(tmp_path: Path) -> None:

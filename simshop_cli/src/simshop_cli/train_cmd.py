@@ -1,16 +1,26 @@
-"""``simshop train``: train a trainable recommender (ppo), save it, and compare it.
+"""``simshop train``: train a trainable recommender, save it, and compare it.
 
-Metrics go to a run folder (``runs/<name>/``: SB3's ``progress.csv`` and TensorBoard event
-files, checkpoints in ``checkpoints/``); ``--tracker wandb`` also logs to Weights & Biases,
-offline unless ``WANDB_MODE`` says otherwise, and imports wandb only then. Ctrl-C stops
-between two steps, saves a checkpoint and exits with 130; ``--resume`` continues from it.
-torch and the plugins are imported inside the command, so ``simshop --help`` stays quick.
+It speaks only core's training contract (`simshop_core.training.Trainable`: ``train``,
+``save``, ``load``), never a plugin package, so any trainable recommender works and a missing
+optional dependency is one line naming what to install. Metrics go to a run folder
+(``runs/<name>/``: ``progress.csv``, TensorBoard event files, checkpoints in
+``checkpoints/``); ``--tracker wandb`` also logs to Weights & Biases — offline unless
+``WANDB_MODE`` says otherwise, the saved model as a ``model`` artifact — and imports wandb only
+then. Ctrl-C or SIGTERM stops between two steps, saves a checkpoint and exits with 130;
+``--resume`` continues from it. The plugins (and torch) are imported inside the command, so
+``simshop --help`` stays quick.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib.util
+import json
 import os
+import re
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +31,14 @@ from simshop_cli.options import catalog_option, seed_option, suffix_check, users
 
 if TYPE_CHECKING:
     from simshop_core.registry import Registry
+    from simshop_core.training import Trainable, TrainResult
 
 TRACKERS = ("none", "tensorboard", "wandb")
 INTERRUPTED_EXIT_CODE = 130  # the shell's code for "stopped by SIGINT"
+WANDB_INSTALL = "pip install 'simshop-recommenders[wandb]'"
+#: Free space --output's file system must have before training starts. A ppo model is ~1 MB;
+#: a disk with less than this left would most likely fail the save at the end of the run.
+MIN_FREE_BYTES = 16 * 2**20
 _FORMATS = {
     "none": ("csv",),
     "tensorboard": ("csv", "tensorboard"),
@@ -48,25 +63,25 @@ _FORMATS = {
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("models/ppo.zip"),
-    show_default=True,
+    default=None,
     callback=suffix_check(".zip"),
-    help="Where to save the trained model (.zip).",
+    help="Where to save the trained model (.zip)  [default: models/RECOMMENDER.zip]",
 )
 @click.option(
     "--envs",
     "n_envs",
     type=click.IntRange(min=1),
     default=None,
-    help="Environments stepped side by side in this process (default 16).",
+    help="Environments stepped side by side in this process (default: the recommender's "
+    "own; ppo: 16).",
 )
 @click.option(
     "--tracker",
     type=click.Choice(TRACKERS),
     default="tensorboard",
     show_default=True,
-    help="Metrics: progress.csv always; TensorBoard event files; or those plus W&B "
-    "(offline unless WANDB_MODE is set).",
+    help="Metrics: progress.csv always; TensorBoard event files; or those plus W&B, with "
+    "the saved model as a W&B model artifact (offline unless WANDB_MODE is set).",
 )
 @click.option(
     "--resume",
@@ -105,7 +120,7 @@ def train(
     users: str,
     timesteps: int,
     seed: int,
-    output: Path,
+    output: Path | None,
     n_envs: int | None,
     tracker: str,
     resume: Path | None,
@@ -118,19 +133,28 @@ def train(
     """Train a recommender against the shopper models, save it, and compare it.
 
     At the end the model is evaluated beside random, popularity and the oracle (the same
-    table as `simshop evaluate`). Ctrl-C saves a checkpoint and exits; continue with
-    --resume CHECKPOINT (and the same --timesteps).
+    table as `simshop evaluate`). Ctrl-C (or SIGTERM) saves a checkpoint and exits; continue
+    with --resume CHECKPOINT (and the same --timesteps).
     """
     from simshop_cli.console import stderr, warn
     from simshop_cli.registry import load_registry
     from simshop_core.catalog import load_catalog
+    from simshop_core.training import Trainable
 
     registry = load_registry()
     entry = registry.get("recommender", recommender)
-    if not entry.trainable:
+    if not entry.trainable or not issubclass(entry.cls, Trainable):
         raise click.ClickException(
             f"recommender {entry.name!r} cannot be trained; trainable: {_trainable(registry)}"
         )
+    # Everything that could fail is checked before any training time is spent.
+    entry.cls.check_dependencies(log_formats=_FORMATS[tracker])
+    if tracker == "wandb" and importlib.util.find_spec("wandb") is None:
+        raise click.ClickException(
+            f"--tracker wandb needs wandb, which is not installed: {WANDB_INSTALL}"
+        )
+    output = output if output is not None else Path("models") / f"{entry.name}.zip"
+    check_writable(ctx, output, "--output", resume)
     user_names = registry.expand("user", users)
     loaded_catalog = load_catalog(catalog)
     with warnings.catch_warnings(record=True) as caught:
@@ -142,7 +166,7 @@ def train(
         warn(str(warning.message))
     run_dir = _run_dir(runs_dir, run_name or f"{entry.name}-{_timestamp()}")
     console = stderr()
-    start = getattr(model, "num_timesteps", 0)
+    start = model.num_timesteps
     console.print(
         f"Training {entry.name} on {', '.join(user_names)} up to {timesteps:,} steps "
         f"(seed {seed}{f', resuming at {start:,}' if resume else ''}); run folder {run_dir}",
@@ -193,12 +217,14 @@ def train(
         )
         ctx.exit(INTERRUPTED_EXIT_CODE)
 
-    model.save(output)
-    click.echo(
-        f"Saved {output} ({result.timesteps:,} steps; this run {result.trained:,} steps in "
-        f"{result.seconds:.0f} s, {result.steps_per_second:,.0f} steps/s)"
-    )
     try:
+        _save(model, output, run_dir)
+        click.echo(
+            f"Saved {output} ({result.timesteps:,} steps; this run {result.trained:,} steps in "
+            f"{result.seconds:.0f} s, {result.steps_per_second:,.0f} steps/s)"
+        )
+        if tracking:
+            tracking.log_model(output, model, result, config)
         if eval_episodes:
             evaluation = _evaluate(model, user_names, eval_episodes, seed, loaded_catalog)
             from simshop_cli.results import print_results
@@ -208,25 +234,49 @@ def train(
                 tracking.log_table(evaluation)
     except KeyboardInterrupt:
         _finish_tracker(tracking, exit_code=INTERRUPTED_EXIT_CODE)
-        console.print(f"Interrupted during the evaluation; the model is saved at {output}")
+        console.print(f"Interrupted after training; the model is saved at {output}")
         ctx.exit(INTERRUPTED_EXIT_CODE)
+    except BaseException:
+        _finish_tracker(tracking, exit_code=1)
+        raise
     _finish_tracker(tracking, exit_code=0)
 
 
-def _train_with_progress(model: Any, *, timesteps: int, start: int, **kwargs: Any) -> Any:
-    from simshop_cli.progress import steps_bar
-    from simshop_recommenders.ppo.training import stop_on_interrupt
+def _save(model: Trainable, output: Path, run_dir: Path) -> None:
+    """Save to ``output``; should that fail after all (the disk filled up while training),
+    the trained model still goes to the run folder and the error says where."""
+    try:
+        model.save(output)
+    except OSError as exc:
+        rescue = run_dir / "checkpoints" / f"{model.name}_{model.num_timesteps}_steps_final.zip"
+        try:
+            model.save(rescue)
+        except OSError:
+            raise exc from None
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(
+            f"cannot save to {output} ({reason}); the trained model is at {rescue}"
+        ) from exc
 
-    with stop_on_interrupt() as stop, steps_bar("Training", timesteps, start) as report:
+
+def _train_with_progress(
+    model: Trainable, *, timesteps: int, start: int, **kwargs: Any
+) -> TrainResult:
+    from simshop_cli.progress import steps_bar
+    from simshop_core.training import stop_on_signals
+
+    with stop_on_signals() as stop, steps_bar("Training", timesteps, start) as report:
         return model.train(timesteps, progress=report, stop=stop, **kwargs)
 
 
 def _evaluate(model: Any, users: list[str], episodes: int, seed: int, catalog: Any) -> Any:
     from simshop_cli.progress import progress_bar
+    from simshop_core import get_registry
     from simshop_core.evaluation import evaluate as run_evaluation
     from simshop_core.evaluation import recommender_specs
 
-    recommenders = [model, "popularity"]
+    # The references (random, oracle) come with every comparison; popularity if installed.
+    recommenders = [model, *(["popularity"] if "popularity" in get_registry().recommenders else [])]
     cells = len(users) * len(recommender_specs(recommenders))
     with progress_bar("Evaluating", total=cells * episodes) as advance:
         return run_evaluation(
@@ -234,14 +284,49 @@ def _evaluate(model: Any, users: list[str], episodes: int, seed: int, catalog: A
         )
 
 
-def _emergency_checkpoint(model: Any, run_dir: Path) -> Path | None:
-    steps = getattr(model, "num_timesteps", 0)
+def _emergency_checkpoint(model: Trainable, run_dir: Path) -> Path | None:
+    steps = model.num_timesteps
     if not steps:
         return None
+    path = run_dir / "checkpoints" / f"{model.name}_{steps}_steps_interrupted.zip"
     try:
-        return model.save(run_dir / "checkpoints" / f"ppo_{steps}_steps_interrupted.zip")
+        return model.save(path)
     except Exception:  # nothing trained yet, or the model is mid-update: no checkpoint
         return None
+
+
+def check_writable(ctx: click.Context, path: Path, option: str, resume: Path | None = None) -> None:
+    """Fail now, not after hours of training: ``path``'s folder must exist or be creatable
+    (no file in the way), take a new file, and have room for a model. The folders it makes to
+    find out are removed again."""
+
+    def bad(reason: str) -> click.BadParameter:
+        return click.BadParameter(f"cannot save to {path}: {reason}", ctx, param_hint=f"'{option}'")
+
+    folder = path.absolute().parent
+    missing: list[Path] = []
+    existing = folder
+    while not existing.exists():  # the nearest folder that is there already
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise bad(f"{existing} is a file, not a folder")
+    try:
+        for new in reversed(missing):
+            new.mkdir()
+        # A real write (os.access says yes to root, or on a read-only mount, regardless).
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as exc:
+        raise bad(exc.strerror or str(exc)) from None
+    finally:
+        for new in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                new.rmdir()
+    needed = max(MIN_FREE_BYTES, 2 * resume.stat().st_size if resume and resume.is_file() else 0)
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise bad(f"only {free / 2**20:.1f} MB free there (need at least {needed / 2**20:.0f})")
 
 
 def _trainable(registry: Registry) -> str:
@@ -266,13 +351,39 @@ def _run_dir(root: Path, name: str) -> Path:
 
 
 class _Wandb:
-    """A W&B run: SB3's scalars as they are logged, then the evaluation table."""
+    """A W&B run: the scalars as they are logged, the saved model as a ``model`` artifact,
+    then the evaluation table."""
 
     def __init__(self, run: Any) -> None:
         self.run = run
 
     def log(self, scalars: dict[str, float], step: int) -> None:
         self.run.log(scalars, step=step)
+
+    def log_model(
+        self, path: Path, model: Trainable, result: TrainResult, config: dict[str, Any]
+    ) -> None:
+        """The saved model, named after the recommender so that each run's model is a new
+        version of the same artifact; the metadata says how it was trained."""
+        import wandb
+
+        metadata = {
+            **config,
+            "timesteps": result.timesteps,
+            "trained": result.trained,
+            "seconds": result.seconds,
+            "steps_per_second": result.steps_per_second,
+            "env_options": model.env_options,
+        }
+        artifact = wandb.Artifact(
+            name=artifact_name(model.name),
+            type="model",
+            description=f"{model.name} model saved by `simshop train` ({path.name})",
+            # Through JSON: W&B metadata must be JSON, and env options may hold tuples.
+            metadata=json.loads(json.dumps(metadata, default=str)),
+        )
+        artifact.add_file(str(path), name=path.name)
+        self.run.log_artifact(artifact)
 
     def log_table(self, result: Any) -> None:
         import wandb
@@ -283,6 +394,11 @@ class _Wandb:
             self.run.summary[f"eval/{cell.user}/{cell.recommender}/mean_reward"] = cell.mean_reward
 
 
+def artifact_name(name: str) -> str:
+    """A W&B artifact name (letters, digits, ``-``, ``_`` and ``.`` only)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
+
+
 def _start_tracker(tracker: str, run_dir: Path, config: dict[str, Any]) -> _Wandb | None:
     if tracker != "wandb":
         return None
@@ -291,9 +407,7 @@ def _start_tracker(tracker: str, run_dir: Path, config: dict[str, Any]) -> _Wand
     try:
         import wandb
     except ImportError:
-        raise click.ClickException(
-            "--tracker wandb needs wandb: pip install 'simshop-recommenders[wandb]'"
-        ) from None
+        raise click.ClickException(f"--tracker wandb needs wandb: {WANDB_INSTALL}") from None
     run_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(
         project=os.environ.get("WANDB_PROJECT", "simshop"),

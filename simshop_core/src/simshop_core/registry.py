@@ -25,6 +25,7 @@ from simshop_core.plugins import (
 )
 from simshop_core.recommender import Recommender
 from simshop_core.specs import Parameter, Spec, as_spec, build, parameters
+from simshop_core.training import Trainable
 from simshop_core.user import User
 
 Kind = Literal["user", "recommender"]
@@ -229,7 +230,11 @@ def make_recommender(spec: str | Spec, **params: Any) -> Recommender:
     ``cls(key=value)``; ``name:PATH`` → ``cls.load(PATH)`` (trainable ones only);
     ``name:explore=EPS`` → wrapped in an ε-mixture with uniform random."""
     spec = as_spec(spec)
-    return get_registry().get("recommender", spec.name).build(spec, **params)
+    entry = get_registry().get("recommender", spec.name)
+    if issubclass(entry.cls, Trainable):
+        # A missing optional extra is one line naming it, never a ModuleNotFoundError.
+        entry.cls.check_dependencies()
+    return entry.build(spec, **params)
 
 
 def _with_params(spec: Spec, params: dict[str, Any]) -> Spec:

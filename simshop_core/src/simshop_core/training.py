@@ -14,7 +14,7 @@ import importlib.util
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,19 +50,29 @@ class Trainable(Recommender):
     """A recommender that `simshop train` can train, save and load."""
 
     trainable: ClassVar[bool] = True
-    #: Modules that must be importable to train or run it (e.g. ``("torch",)``).
+    #: Modules that must be importable to load, run or train it (e.g. ``("torch",)``).
     requires: ClassVar[tuple[str, ...]] = ()
-    #: How to install them, e.g. ``"pip install 'simshop-recommenders[ppo]'"``.
+    #: Modules a metric log format of `train` needs besides (e.g. ``{"tensorboard":
+    #: ("tensorboard",)}``); checked only when that format is asked for.
+    log_format_requires: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: How to install them all, e.g. ``"pip install 'simshop-recommenders[ppo]'"``.
     install: ClassVar[str] = ""
 
     @classmethod
-    def check_dependencies(cls) -> None:
-        """Raise `MissingDependencyError` (one line) if a required module is missing."""
-        missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
+    def check_dependencies(cls, *, log_formats: Sequence[str] = ()) -> None:
+        """Raise `MissingDependencyError`, one line naming ``install``, if a module of
+        ``requires`` (or one the ``log_formats`` need) cannot be imported. It imports
+        nothing, so callers run it first: before any work that a missing module would waste."""
+        wanted = [*cls.requires]
+        for log_format in log_formats:
+            wanted += cls.log_format_requires.get(log_format, ())
+        missing = [m for m in dict.fromkeys(wanted) if not _importable(m)]
         if missing:
-            how = f": {cls.install}" if cls.install else ""
+            what = " and ".join(missing) if len(missing) < 3 else ", ".join(missing)
+            verb = "is" if len(missing) == 1 else "are"
+            how = f"; install it with: {cls.install}" if cls.install else ""
             raise MissingDependencyError(
-                f"recommender {cls.name!r} needs {', '.join(missing)}, which is not installed{how}"
+                f"recommender {cls.name!r} needs {what}, which {verb} not installed{how}"
             )
 
     @classmethod
@@ -101,6 +111,13 @@ class Trainable(Recommender):
     def num_timesteps(self) -> int:
         """Env steps trained so far (0 for a fresh model)."""
         return 0
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package, or a half-imported module
+        return False
 
 
 @contextmanager

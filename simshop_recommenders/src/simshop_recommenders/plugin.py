@@ -2,7 +2,8 @@
 
 Registration stays cheap: a heavy recommender (PPO needs torch and stable-baselines3) is
 registered through a light class whose heavy imports happen inside its methods, so that
-``simshop list-plugins`` never imports torch.
+``simshop list-plugins`` never imports torch, and a missing ``[ppo]`` extra only matters (as
+one error line naming it) when ppo is used.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 This module imports neither torch nor stable-baselines3: registering the class (and so
 ``simshop list-plugins``) stays cheap. They are imported inside the methods that need them,
 and the shipped default model is loaded on first use, so ``make_recommender("ppo")`` works
-out of the box.
+out of the box. Each of those methods first calls core's ``check_dependencies()``, so
+without the ``[ppo]`` extra the user reads one line naming it, not a ``ModuleNotFoundError``.
 
 A saved model is SB3's zip plus ``simshop_metadata.json``: the SimShop version, the env
 options it was trained with (shopper vocabulary, slate size, candidate count, catalog
@@ -21,15 +22,15 @@ import json
 import os
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from simshop_core import Recommender
 from simshop_core.files import atomic_path
+from simshop_core.training import Trainable, TrainResult
 
 if TYPE_CHECKING:
     import threading
@@ -50,22 +51,7 @@ class UnseenShopperWarning(UserWarning):
     """Shopper models installed now that the model never saw: it sees them as ``other``."""
 
 
-@dataclass
-class TrainResult:
-    """What a call to `PPORecommender.train` did."""
-
-    timesteps: int  # the model's total, over all runs
-    trained: int  # in this call
-    seconds: float
-    interrupted: bool = False
-    checkpoints: list[Path] = field(default_factory=list)
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.trained / self.seconds if self.seconds > 0 else float("nan")
-
-
-class PPORecommender(Recommender):
+class PPORecommender(Trainable):
     """Proximal policy optimisation over Plackett–Luce slates (stable-baselines3).
 
     ``PPORecommender()`` uses the shipped default model, loaded when first needed;
@@ -75,7 +61,11 @@ class PPORecommender(Recommender):
 
     name = "ppo"
     description = "PPO agent (stable-baselines3) scoring candidates, slates by Plackett–Luce"
-    trainable = True
+    # Loading, running and training need torch and SB3; SB3's TensorBoard writer needs
+    # tensorboard besides, checked only when that log format is asked for. One extra has all.
+    requires = ("torch", "stable_baselines3")
+    log_format_requires: ClassVar[Mapping[str, tuple[str, ...]]] = {"tensorboard": ("tensorboard",)}
+    install = "pip install 'simshop-recommenders[ppo]'"
 
     def __init__(self) -> None:
         self.rng: np.random.Generator | None = None
@@ -88,13 +78,17 @@ class PPORecommender(Recommender):
     # --- loading -----------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PPORecommender:
-        """A saved model; a missing, corrupt or inconsistent file is one clear error."""
-        recommender = cls()
+    def load(cls, path: str | os.PathLike[str], **params: Any) -> Self:
+        """A saved model, run with the recommender parameters ``params`` (e.g. ``mode``);
+        a missing, corrupt or inconsistent file is one clear error."""
+        cls.check_dependencies()
+        recommender = cls(**params)
         recommender._load(Path(path))
         return recommender
 
     def _load(self, path: Path) -> None:
+        # Every load (a saved model, or the shipped one on first use) comes through here.
+        self.check_dependencies()
         metadata = read_metadata(path)
         from stable_baselines3 import PPO
 
@@ -224,6 +218,8 @@ class PPORecommender(Recommender):
         ``stop`` ends training between two steps and saves a checkpoint
         (``interrupted=True`` in the result).
         """
+        # Before any work: a missing module is one line naming the extra to install.
+        self.check_dependencies(log_formats=log_formats if run_dir is not None else ())
         import torch as th
         from stable_baselines3 import PPO
 
@@ -318,7 +314,7 @@ class PPORecommender(Recommender):
             checkpoints = None
             if checkpoint_every > 0 and folder is not None:
                 checkpoints = CheckpointCallback(
-                    checkpoint_every, lambda steps: self.save(_checkpoint_path(folder, steps))
+                    checkpoint_every, lambda steps: self.save(self._checkpoint(folder, steps))
                 )
                 extra.append(checkpoints)
             if stop is not None:
@@ -344,11 +340,14 @@ class PPORecommender(Recommender):
         if stop is not None and stop.is_set():
             result.interrupted = True
             if folder is not None:
-                path = _checkpoint_path(folder, model.num_timesteps, "interrupted")
+                path = self._checkpoint(folder, model.num_timesteps, "interrupted")
                 result.checkpoints.append(self.save(path))
         return result
 
     # --- saving ------------------------------------------------------------------------------
+
+    def _checkpoint(self, folder: Path, steps: int, tag: str = "") -> Path:
+        return folder / "checkpoints" / f"{self.name}_{steps}_steps{'_' + tag if tag else ''}.zip"
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write SB3's zip plus the SimShop metadata, whole or not at all."""
@@ -482,10 +481,6 @@ def _resize_rollout_buffer(model: PPO, n_envs: int) -> None:
         n_envs=n_envs,
         **model.rollout_buffer_kwargs,
     )
-
-
-def _checkpoint_path(folder: Path, steps: int, tag: str = "") -> Path:
-    return folder / "checkpoints" / f"ppo_{steps}_steps{'_' + tag if tag else ''}.zip"
 
 
 def _core_version() -> str:

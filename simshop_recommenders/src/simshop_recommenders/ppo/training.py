@@ -8,11 +8,9 @@ otherwise fight over the same cores.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -193,28 +191,9 @@ class MetricsWriter(KVWriter):
         pass
 
 
-# --- Ctrl-C --------------------------------------------------------------------------------
-
-
-@contextmanager
-def stop_on_interrupt() -> Iterator[threading.Event]:
-    """While active, the first Ctrl-C (SIGINT) sets the yielded event instead of raising, so
-    training can stop between steps and save; a second Ctrl-C raises as usual."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop  # signal handlers can only be installed from the main thread
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
+# --- timing --------------------------------------------------------------------------------
+# Stopping on Ctrl-C or SIGTERM is core's `simshop_core.training.stop_on_signals`: the caller
+# hands its event to `PPORecommender.train(stop=...)`, which ends between two steps.
 
 
 class Stopwatch:
