@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from simshop_cli.options import catalog_option, seed_option, suffix_check, users_option
+from simshop_cli.options import (
+    catalog_option,
+    env_option_option,
+    seed_option,
+    suffix_check,
+    users_option,
+)
 from simshop_cli.progress import progress_bar
 from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, save_plot
 
@@ -17,12 +23,13 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
 @click.option(
     "--recommenders",
     "-r",
-    default="random,popularity",
+    default="popularity",
     show_default=True,
-    help="Comma-separated recommender names, NAME:PATH for a saved model, or 'all'. "
-    "random and the oracle reference always run.",
+    help="Comma-separated recommender specs, NAME[:PATH][:key=value]... (e.g. ppo:models/a.zip, "
+    "popularity:explore=0.1), or 'all'. random (if installed) and the oracle reference "
+    "always run.",
 )
-@users_option("Comma-separated shopper models, or 'all'.")
+@users_option("Comma-separated shopper specs (e.g. cheap_seeker:pivot=30), or 'all'.")
 @click.option(
     "--episodes",
     type=click.IntRange(min=1),
@@ -32,6 +39,7 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
 )
 @seed_option("Master seed.")
 @catalog_option
+@env_option_option
 @click.option(
     "--output",
     "-o",
@@ -61,6 +69,7 @@ def evaluate(
     episodes: int,
     seed: int,
     catalog: Path | None,
+    env_options: dict,
     output: Path | None,
     plot: Path | None,
     jobs: int,
@@ -72,13 +81,14 @@ def evaluate(
     (0 = random, 1 = oracle). Every cell's seed derives from --seed, so the numbers do not
     depend on which other cells ran, their order or --jobs.
     """
+    from simshop_cli.console import warn
     from simshop_cli.registry import load_registry
     from simshop_core.catalog import load_catalog
     from simshop_core.evaluation import evaluate as run_evaluation
-    from simshop_core.evaluation import recommender_specs
+    from simshop_core.evaluation import recommender_specs, user_specs
 
-    registry = load_registry()
-    user_names = registry.expand("user", users)
+    load_registry()  # plugin load errors: one warning line each
+    user_names = user_specs(users)
     cells = len(user_names) * len(recommender_specs(recommenders))
     loaded_catalog = load_catalog(catalog)
     with progress_bar("Evaluating", total=cells * episodes) as advance:
@@ -89,9 +99,12 @@ def evaluate(
             seed=seed,
             catalog=loaded_catalog,
             jobs=jobs,
+            env_options=env_options,
             progress=advance,
         )
     print_results(result)
+    for note in result.notes:
+        warn(note)
     if output is not None:
         result.save(output)
         click.echo(f"Wrote {output}")

@@ -31,7 +31,7 @@ from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.rollout import rollout
 from simshop_core.specs import label as spec_label
-from simshop_core.specs import parse_spec
+from simshop_core.specs import check_env_options, parse_spec
 
 RANDOM = "random"
 RESULT_FORMATS = (".csv", ".json")
@@ -246,6 +246,7 @@ def evaluate(
         raise ValueError(f"episodes must be an integer of at least 1, got {episodes!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer of at least 1, got {jobs!r}")
+    check_env_options(env_options or {}, exclude=("catalog", "users", "render_mode"))
     user_list = user_specs(users)
     specs = recommender_specs(recommenders)
     # Built once here: trained models say which env they need (their env_options), and a
