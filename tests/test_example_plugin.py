@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from simshop_core import ShopEnv, get_registry
+from simshop_core.rollout import rollout
 from simshop_core.plugins import PluginManager
 from simshop_core.testing import check_recommender, check_user
 
@@ -72,17 +73,14 @@ def test_the_example_registers_like_any_plugin(example: ModuleType) -> None:
     assert registry.users["example_impulse_buyer"].plugin == "simshop-example-plugin"
 
 
-def test_the_example_runs_in_the_env(example: ModuleType) -> None:
-    env = ShopEnv(users=[example.ImpulseBuyer()])
+@pytest.mark.parametrize("click_model", ["threshold", "pbm", "cascade"])
+def test_the_example_runs_in_the_env(example: ModuleType, click_model: str) -> None:
+    env = ShopEnv(users=[example.ImpulseBuyer()], click_model=click_model)
     rec = example.CheapestFirst()
     rec.reset(np.random.default_rng(0))
-    observation, _ = env.reset(seed=0)
-    total_buys, done = 0, False
-    while not done:
-        slate = rec.recommend(observation, env.slate_size)
-        observation, _, terminated, truncated, info = env.step(env.slate_to_action(slate))
-        total_buys, done = info["total_buys"], terminated or truncated
+    pages = list(rollout(env, rec, visits=1, seed=0))
     assert env.shopper.spent <= env.shopper.budget
+    total_buys = pages[-1].info["total_buys"]
     assert total_buys == 0 or env.shopper.fatigue > 0
 
 
@@ -91,7 +89,7 @@ def test_the_example_is_packaged_as_an_outsider_would() -> None:
     assert meta["build-system"]["requires"] == ["setuptools>=70.1"]
     project = meta["project"]
     assert project["name"] == "simshop-example-plugin"
-    assert "simshop-core>=0.1,<0.2" in project["dependencies"]
+    assert "simshop-core>=0.2,<0.3" in project["dependencies"]
     assert project["entry-points"]["simshop"] == {
         "simshop-example-plugin": "simshop_example_plugin"
     }

@@ -34,8 +34,12 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     )
 
 
-def test_pip_installed_example_plugin_is_listed(tmp_path):
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory) -> Path:
+    """The example plugin, pip-installed for real into a folder of its own (put it on
+    PYTHONPATH to use it)."""
     assert (EXAMPLE / "pyproject.toml").is_file(), f"{EXAMPLE} is missing"
+    tmp_path = tmp_path_factory.mktemp("example")
     # Build from a copy so that setuptools' egg-info and build/ never land in the repo.
     source = tmp_path / "src"
     shutil.copytree(
@@ -61,8 +65,11 @@ def test_pip_installed_example_plugin_is_listed(tmp_path):
         cwd=tmp_path,
     )
     assert pip.returncode == 0, pip.stderr
+    return target
 
-    env = clean_env(PYTHONPATH=str(target))
+
+def test_pip_installed_example_plugin_is_listed(installed_example, tmp_path):
+    env = clean_env(PYTHONPATH=str(installed_example))
     result = run([*simshop_command(), "list-plugins", "--json"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -70,8 +77,61 @@ def test_pip_installed_example_plugin_is_listed(tmp_path):
     assert plugin["name"] == "simshop-example-plugin"
     assert plugin["version"]
     assert "example_impulse_buyer" in {u["name"] for u in plugin["users"]}
-    assert "example_cheapest_first" in {r["name"] for r in plugin["recommenders"]}
+    recommenders = {r["name"]: r for r in plugin["recommenders"]}
+    assert {"example_cheapest_first", "example_click_chaser"} <= set(recommenders)
+    assert recommenders["example_click_chaser"]["parameters"][0]["name"] == "prior"
     assert report["errors"] == []
+
+
+def _evaluate(installed: Path, cwd: Path, *args: str, **env: str) -> dict:
+    out = cwd / f"results-{len(list(cwd.iterdir()))}.json"
+    result = run(
+        [*simshop_command(), "evaluate", *args, "--output", str(out)],
+        clean_env(PYTHONPATH=str(installed), **env),
+        cwd,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    cells = json.loads(out.read_text())["cells"]
+    return {(c["user"], c["recommender"]): c for c in cells} | {"output": result.stdout}
+
+
+def test_an_outside_learner_learns_the_same_for_any_jobs_and_order(installed_example, tmp_path):
+    common = ("--users", "cheap_seeker,brand_lover", "--episodes", "60", "--seed", "4")
+    one = _evaluate(installed_example, tmp_path, "-r", "example_click_chaser", *common)
+    two = _evaluate(
+        installed_example,
+        tmp_path,
+        "-r",
+        "popularity,example_click_chaser,example_cheapest_first",
+        *common,
+        "--jobs",
+        "2",
+    )
+    for user in ("cheap_seeker", "brand_lover"):
+        key = (user, "example_click_chaser")
+        assert one[key] == two[key]
+        # It learns: from the same start (cheapest first) it ends somewhere else.
+        assert two[key]["mean_reward"] != two[(user, "example_cheapest_first")]["mean_reward"]
+
+
+def test_core_stands_without_the_recommenders_package(installed_example, tmp_path):
+    found = _evaluate(
+        installed_example,
+        tmp_path,
+        "-r",
+        "example_click_chaser",
+        "-u",
+        "cheap_seeker",
+        "--episodes",
+        "20",
+        SIMSHOP_LOAD_PLUGINS="simshop-users,simshop-example-plugin",
+    )
+    assert set(found) - {"output"} == {
+        ("cheap_seeker", "example_click_chaser"),
+        ("cheap_seeker", "oracle"),
+    }
+    assert found[("cheap_seeker", "oracle")]["normalised_score"] is None
+    assert "example_click_chaser" in found["output"]
 
 
 # Runs `list-plugins` in-process in a fresh interpreter and reports what got imported.

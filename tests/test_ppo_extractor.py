@@ -7,7 +7,7 @@ import pytest
 
 th = pytest.importorskip("torch")
 from simshop_core.catalog import generate_catalog  # noqa: E402
-from simshop_core.env import ShopEnv, slate_to_action  # noqa: E402
+from simshop_core.env import ShopEnv  # noqa: E402
 from simshop_recommenders.ppo.extractors import (  # noqa: E402
     ShopFeaturesExtractor,
     normalisation_stats,
@@ -35,7 +35,7 @@ def observations(env: ShopEnv) -> tuple[list[dict], list[dict]]:
         (with_history if flat["history_mask"].any() else without).append(flat)
         # Cheapest first: cheap seekers click, so history builds up.
         slate = np.argsort(observation["candidates"]["price"])[: env.slate_size]
-        observation, _, terminated, truncated, _ = env.step(slate_to_action(slate, 50))
+        observation, _, terminated, truncated, _ = env.step(slate)
         if terminated or truncated:
             observation, _ = env.reset()
     assert with_history and without

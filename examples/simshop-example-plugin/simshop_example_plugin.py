@@ -1,4 +1,4 @@
-"""An example SimShop plugin: one shopper model and one recommender.
+"""An example SimShop plugin: one shopper model and two recommenders, one of which learns.
 
 Copy this file to start your own plugin. SimShop finds it through the entry point in
 ``pyproject.toml``; the two ``@hookimpl`` functions at the bottom tell it what is inside.
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from simshop_core import Items, Reaction, Recommender, User, hookimpl
+from simshop_core import Feedback, Items, Reaction, Recommender, User, hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 class ImpulseBuyer(User):
@@ -96,6 +96,50 @@ class CheapestFirst(Recommender):
         return np.argsort(price, kind="stable")[:k].astype(np.int64)
 
 
+class ClickChaser(Recommender):
+    """Learns online which products get clicked: shows the k candidates with the highest
+    smoothed click rate ``(clicks + prior) / (shows + 2·prior)`` seen so far (ties: cheaper
+    first), so it starts as cheapest-first and follows the clicks.
+
+    It learns only from `update(feedback)` — what a real shop logs: the slate shown and the
+    clicks per position — and forgets everything in `reset`.
+    """
+
+    name = "example_click_chaser"
+    description = "Learns click rates per product online and shows the best so far"
+
+    def __init__(self, *, prior: float = 1.0) -> None:
+        # A keyword parameter with a default: `example_click_chaser:prior=0.5` sets it.
+        if prior <= 0:
+            raise ValueError(f"prior must be positive, got {prior}")
+        self.prior = float(prior)
+        self.clicks: dict[int, int] = {}
+        self.shows: dict[int, int] = {}
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        self.clicks, self.shows = {}, {}  # forget everything: a fresh start
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        ids = observation["candidates"]["product_id"].tolist()
+        rate = np.array(
+            [
+                (self.clicks.get(i, 0) + self.prior) / (self.shows.get(i, 0) + 2 * self.prior)
+                for i in ids
+            ]
+        )
+        price = np.asarray(observation["candidates"]["price"])
+        # lexsort sorts by the last key first: rate (descending), then price.
+        return np.lexsort((price, -rate))[:k].astype(np.int64)
+
+    def update(self, feedback: Feedback) -> None:
+        # clicked[i] is about slate[i]: feedback is per slate position.
+        ids = feedback.observation["candidates"]["product_id"][feedback.slate].tolist()
+        for product, clicked in zip(ids, feedback.clicked.tolist(), strict=True):
+            self.shows[product] = self.shows.get(product, 0) + 1
+            self.clicks[product] = self.clicks.get(product, 0) + int(clicked)
+
+
 # --- what SimShop calls -------------------------------------------------------------------
 
 
@@ -107,3 +151,4 @@ def register_users(register: Callable[[type[User]], Any]) -> None:
 @hookimpl
 def register_recommenders(register: Callable[[type[Recommender]], Any]) -> None:
     register(CheapestFirst)
+    register(ClickChaser)

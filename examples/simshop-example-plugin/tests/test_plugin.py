@@ -7,6 +7,7 @@ import numpy as np
 from simshop_core.testing import check_recommender, check_user, make_items
 from simshop_example_plugin import (
     CheapestFirst,
+    ClickChaser,
     ImpulseBuyer,
     register_recommenders,
     register_users,
@@ -23,13 +24,18 @@ def test_cheapest_first_meets_the_contract() -> None:
     check_recommender(CheapestFirst)
 
 
+def test_click_chaser_meets_the_contract() -> None:
+    # Also checks that it forgets what it learnt on reset.
+    check_recommender(ClickChaser)
+
+
 def test_hooks_register_the_classes() -> None:
     users: list[type] = []
     recommenders: list[type] = []
     register_users(users.append)
     register_recommenders(recommenders.append)
     assert users == [ImpulseBuyer]
-    assert recommenders == [CheapestFirst]
+    assert recommenders == [CheapestFirst, ClickChaser]
 
 
 def test_buying_tires_the_shopper_until_reset() -> None:
@@ -58,3 +64,33 @@ def test_never_buys_beyond_the_budget() -> None:
 def test_cheapest_first_picks_the_cheapest() -> None:
     observation = {"candidates": {"price": np.array([30.0, 5.0, 12.0, 5.0], dtype=np.float32)}}
     assert CheapestFirst().recommend(observation, 3).tolist() == [1, 3, 2]
+
+
+def test_click_chaser_learns_from_clicks_per_position() -> None:
+    from simshop_core import Feedback
+
+    observation = {
+        "candidates": {
+            "product_id": np.array([10, 11, 12, 13]),
+            "price": np.array([5.0, 6.0, 7.0, 8.0], dtype=np.float32),
+        }
+    }
+    rec = ClickChaser()
+    rec.reset(np.random.default_rng(0))
+    assert rec.recommend(observation, 2).tolist() == [0, 1]  # nothing learnt: cheapest first
+    slate = np.array([3, 2])  # product 13 on top, then 12; only the second was clicked
+    rec.update(
+        Feedback(
+            observation,
+            slate,
+            np.array([False, True]),
+            np.array([False, False]),
+            1.0,
+            observation,
+            False,
+            False,
+        )
+    )
+    assert rec.recommend(observation, 2).tolist() == [2, 0]  # 12 (clicked) leads, 13 drops
+    rec.reset(np.random.default_rng(0))
+    assert rec.recommend(observation, 2).tolist() == [0, 1]

@@ -36,7 +36,6 @@ _LAZY = {
     "load_catalog": "simshop_core.catalog",
     "ShopEnv": "simshop_core.env",
     "SlateSpace": "simshop_core.spaces",
-    "rollout": "simshop_core.rollout",
     "evaluate": "simshop_core.evaluation",
     "EvaluationResult": "simshop_core.evaluation",
 }
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from simshop_core.catalog import Catalog, CatalogError, generate_catalog, load_catalog
     from simshop_core.env import ShopEnv
     from simshop_core.evaluation import EvaluationResult, evaluate
-    from simshop_core.rollout import rollout
     from simshop_core.spaces import SlateSpace
 
 
@@ -91,6 +89,5 @@ __all__ = [
     "make_user",
     "recommender_names",
     "reload_plugins",
-    "rollout",
     "user_names",
 ]

@@ -33,7 +33,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from simshop_core.catalog import CATEGORICAL_COLUMNS
-from simshop_core.env import SESSION_FIELDS, ShopEnv
+from simshop_core.env import ShopEnv
+from simshop_core.observation import SESSION_FIELDS
 from simshop_recommenders.ppo.wrapper import ITEM_COLUMNS
 
 #: Numeric item columns and whether they are log1p-transformed before standardising.

@@ -22,7 +22,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from simshop_core.env import FLOAT_FIELDS, SESSION_FIELDS, ShopEnv
+from simshop_core.env import ShopEnv
+from simshop_core.observation import FLOAT_FIELDS, SESSION_FIELDS
 
 #: Per-item columns of the flat ``candidates`` and ``history`` arrays, in this order.
 ITEM_COLUMNS = (
