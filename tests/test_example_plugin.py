@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from simshop_core import ShopEnv, get_registry
-from simshop_core.rollout import rollout
 from simshop_core.plugins import PluginManager
+from simshop_core.rollout import rollout
 from simshop_core.testing import check_recommender, check_user
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simshop-example-plugin"

@@ -30,8 +30,8 @@ from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.rollout import rollout
-from simshop_core.specs import label as spec_label
 from simshop_core.specs import check_env_options, parse_spec
+from simshop_core.specs import label as spec_label
 
 RANDOM = "random"
 RESULT_FORMATS = (".csv", ".json")
