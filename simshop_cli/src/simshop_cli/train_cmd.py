@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from simshop_cli.options import catalog_option, seed_option, suffix_check, users_option
+from simshop_cli.options import (
+    catalog_option,
+    env_option_option,
+    seed_option,
+    suffix_check,
+    users_option,
+)
 
 if TYPE_CHECKING:
     from simshop_core.registry import Registry
@@ -98,6 +104,7 @@ _FORMATS = {
     help="Visits per (shopper, recommender) cell in the final comparison; 0 skips it.",
 )
 @catalog_option
+@env_option_option
 @click.option(
     "--runs-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -126,6 +133,7 @@ def train(
     resume: Path | None,
     eval_episodes: int,
     catalog: Path | None,
+    env_options: dict[str, Any],
     runs_dir: Path,
     run_name: str | None,
     checkpoint_every: int,
@@ -139,6 +147,7 @@ def train(
     from simshop_cli.console import stderr, warn
     from simshop_cli.registry import load_registry
     from simshop_core.catalog import load_catalog
+    from simshop_core.specs import check_env_options
     from simshop_core.training import Trainable
 
     registry = load_registry()
@@ -156,6 +165,7 @@ def train(
     output = output if output is not None else Path("models") / f"{entry.name}.zip"
     check_writable(ctx, output, "--output", resume)
     user_names = registry.expand("user", users)
+    check_env_options(env_options, exclude=("catalog", "users", "render_mode"))
     loaded_catalog = load_catalog(catalog)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -182,6 +192,7 @@ def train(
         "resume": str(resume) if resume else None,
         "eval_episodes": eval_episodes,
         "catalog": str(catalog) if catalog else None,
+        "env_options": env_options,
         "checkpoint_every": checkpoint_every,
     }
     tracking = _start_tracker(tracker, run_dir, config)
@@ -193,6 +204,7 @@ def train(
             users=user_names,
             seed=seed,
             catalog=loaded_catalog,
+            env_options=env_options,
             n_envs=n_envs,
             run_dir=run_dir,
             log_formats=_FORMATS[tracker],

@@ -165,7 +165,9 @@ def run_cell(
     if cell.recommender == ORACLE:
         recommender: Recommender = Oracle(env)
     elif isinstance(cell.recommender, Recommender):
-        recommender = copy.deepcopy(cell.recommender)  # a fresh learner for every cell
+        recommender = cell.recommender
+        if is_learner(recommender):
+            recommender = copy.deepcopy(recommender)  # a fresh learner for every cell
     else:
         recommender = make_recommender(cell.recommender)
     recommender.reset(np.random.default_rng(cell.rec_seed))
@@ -203,6 +205,11 @@ def run_cell(
         btr=float(buys.sum() / shown),
         mean_length=float(lengths.mean()),
     )
+
+
+def is_learner(recommender: Recommender) -> bool:
+    """A recommender that learns while it plays: it overrides `Recommender.update`."""
+    return type(recommender).update is not Recommender.update
 
 
 def clustered_ci(
