@@ -221,8 +221,9 @@ def _monte_carlo_marginals(
                 mask = np.zeros((len(bad), len(f)), dtype=bool)
                 mask[np.arange(len(bad))[:, None], first[bad, :i]] = True
                 log_remaining[bad] = _logsumexp(np.where(mask, -np.inf, f), axis=1)
-            value = np.exp(f[target] - log_remaining)
-            value[(first[:, :i] == target).any(axis=1)] = 0.0
+            log_value = f[target] - log_remaining
+            log_value[(first[:, :i] == target).any(axis=1)] = -np.inf  # already shown
+            value = np.exp(log_value)
             sums[i - 2] += value.sum()
     return sums / samples
 
