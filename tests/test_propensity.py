@@ -255,6 +255,21 @@ def test_plackett_luce_chunks_large_candidate_sets() -> None:
     assert p.slate_log_prob == pytest.approx(-sum(math.log(n - j) for j in range(4)), rel=1e-12)
 
 
+@pytest.mark.parametrize("gap", [100.0, 1000.0])
+def test_plackett_luce_nearly_deterministic_scores(gap: float) -> None:
+    # Item i scores −gap·i: the slate 0, 1, 2, 3, 4 is all but certain; every draw takes the
+    # heaviest items first, where "total − drawn" would cancel to nothing.
+    scores = -gap * np.arange(50.0)
+    rng = np.random.default_rng(0)
+    sure = plackett_luce_propensities(scores, [0, 1, 2, 3, 4], rng=rng)
+    assert sure.slate_log_prob == pytest.approx(0.0, abs=1e-40)
+    np.testing.assert_allclose(sure.position_probs, 1.0, rtol=1e-12)
+    swapped = plackett_luce_propensities(scores, [0, 1, 3, 2, 4], rng=rng)
+    assert swapped.slate_log_prob == pytest.approx(-gap, rel=1e-9)
+    assert swapped.position_probs[2] == pytest.approx(math.exp(-gap), rel=1e-9)
+    assert swapped.position_probs[3] == pytest.approx(math.exp(-gap), rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("scores", "slate", "kwargs", "message"),
     [

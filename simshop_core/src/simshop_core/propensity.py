@@ -38,10 +38,7 @@ DEFAULT_SAMPLES = 10_000
 
 # Rows of Monte Carlo draws per chunk: keeps the (rows, n) work array near 8 MB for any n.
 _CHUNK_ELEMENTS = 1 << 20
-# Below this fraction of the total weight, "total − chosen" loses too many digits: such rows
-# get their remaining mass summed afresh in log space.
-_CANCELLATION = 1e-6
-# Scores further than this below the largest are weighted in log space (exp would underflow).
+# Scores spanning more than this race on log keys (exp of the span would overflow).
 _LOG_RANGE = 600.0
 
 
@@ -180,51 +177,66 @@ def _monte_carlo_marginals(
     Each draw takes the first k−1 items by Gumbel-top-k over the finite scores (as an
     exponential race: the smallest ``E_j / w_j``, ``E ~ Exp(1)``, which is the largest
     ``s_j + Gumbel``); for position i it adds the exact ``P(slate[i] next | the first i)``.
+
+    That needs the weight of the items not yet drawn. ``total − drawn`` would cancel when a
+    drawn item holds nearly all the weight, so the k−1 heaviest items are kept apart: the rest
+    ("light") is summed once and only light drawn items are subtracted from it. A light item
+    weighs no more than any heavy one, and each drawn light item leaves a heavy one undrawn,
+    so the result is accurate to about n·ε, whatever the scores.
     """
     k = len(slate)
     finite = np.flatnonzero(np.isfinite(s))
     f = s[finite]
-    m = f.max()
-    w = np.exp(f - m)
-    total = w.sum()
-    log_space = bool((m - f).max() > _LOG_RANGE)
-    inverse = None if log_space else np.exp(m - f)  # 1 / w, finite here
+    heavy = np.argsort(-f, kind="stable")[: k - 1]
+    light = np.ones(len(f), dtype=bool)
+    light[heavy] = False
+    # Weights relative to the heaviest light item (there are >= k finite scores: one at least).
+    shift = f[light].max()
+    light_weight = np.where(light, np.exp(np.where(light, f, shift) - shift), 0.0)
+    light_total = light_weight.sum()
+    # Heavy weights in linear terms unless they would overflow (then log space, slower).
+    linear = bool(f[heavy].max() - shift <= _LOG_RANGE)
+    heavy_weight = np.exp(f[heavy] - shift) if linear else None
     # Where each slate item sits among the finite scores (-1: a -inf score, never shown).
     where = np.full(len(s), -1, dtype=np.int64)
     where[finite] = np.arange(len(finite))
     targets = where[slate[2:]]
+    # Race keys: E / w, or log E − s when w = exp(s − max) would underflow.
+    log_keys = bool(f.max() - f.min() > _LOG_RANGE)
+    inverse_weight = None if log_keys else np.exp(f.max() - f)
 
     sums = np.zeros(k - 2)
     chunk = max(1, _CHUNK_ELEMENTS // len(f))
     for start in range(0, samples, chunk):
         size = min(chunk, samples - start)
         race = rng.standard_exponential((size, len(f)))
-        if log_space:
+        if log_keys:
             np.log(race, out=race)
             race -= f
         else:
-            race *= inverse
+            race *= inverse_weight
         rows = np.arange(size)
         first = np.empty((size, k - 1), dtype=np.int64)
         for i in range(k - 1):  # k−1 argmins beat a partition + sort for small k
             first[:, i] = race.argmin(axis=1)
             race[rows, first[:, i]] = np.inf
-        chosen = np.cumsum(w[first], axis=1)
+        light_drawn = np.cumsum(light_weight[first], axis=1)
+        heavy_left = first[:, :1] != heavy
         for i in range(2, k):
+            heavy_left &= first[:, i - 1 : i] != heavy
             target = targets[i - 2]
             if target < 0:
                 continue  # a -inf score: never at any position
-            remaining = total - chosen[:, i - 1]
-            log_remaining = np.log(np.maximum(remaining, np.finfo(float).tiny)) + m
-            bad = np.flatnonzero(remaining < _CANCELLATION * total)
-            if len(bad):
-                mask = np.zeros((len(bad), len(f)), dtype=bool)
-                mask[np.arange(len(bad))[:, None], first[bad, :i]] = True
-                log_remaining[bad] = _logsumexp(np.where(mask, -np.inf, f), axis=1)
-            log_value = f[target] - log_remaining
+            light_rest = np.maximum(light_total - light_drawn[:, i - 1], 0.0)
+            with np.errstate(divide="ignore"):
+                if heavy_weight is not None:
+                    log_rest = np.log(light_rest + heavy_left @ heavy_weight)
+                else:
+                    heavy_rest = _logsumexp(np.where(heavy_left, f[heavy] - shift, -np.inf))
+                    log_rest = np.logaddexp(np.log(light_rest), heavy_rest)
+            log_value = f[target] - shift - log_rest
             log_value[(first[:, :i] == target).any(axis=1)] = -np.inf  # already shown
-            value = np.exp(log_value)
-            sums[i - 2] += value.sum()
+            sums[i - 2] += np.exp(log_value).sum()
     return sums / samples
 
 
@@ -303,7 +315,9 @@ class EpsilonMixture(Recommender):
         self._last = (observation, int(k), base_slate.copy(), drew)
         if self.rng.random() < self.epsilon:
             n = len(observation["candidates"]["product_id"])
-            return self.rng.permutation(n)[: len(base_slate)].astype(np.int64)
+            if not 1 <= k <= n:
+                raise ValueError(f"slate size k must be between 1 and the {n} candidates, got {k}")
+            return self.rng.permutation(n)[:k].astype(np.int64)
         return base_slate
 
     def update(self, feedback: Feedback) -> None:
