@@ -8,8 +8,8 @@ recommender was to show the slate it showed, for off-policy evaluation of its lo
 - `EpsilonMixture`: any recommender, with probability ε replaced by a uniformly random slate.
   Exact propensities, so it makes a deterministic recommender loggable.
 
-The probability of an impossible slate is 0 (log-probability ``-inf``), not an error. Pure
-NumPy: importing this module is cheap.
+The probability of an impossible slate is 0 (log-probability ``-inf``), not an error. NumPy
+only (no scipy, no torch): importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ __all__ = [
 
 #: Monte Carlo draws behind Plackett–Luce marginals from position 2 on. The estimator is
 #: Rao–Blackwellised (see `plackett_luce_propensities`), so its standard error is at most
-#: ``sqrt(p (1 - p) / 10_000) <= 0.005`` and in practice several times smaller; a call for
-#: n = 50, k = 5 takes ~10 ms on one core.
+#: ``sqrt(p (1 - p) / 10_000) <= 0.005``, and measured 1.5–20× below that; a call for n = 50,
+#: k = 5 takes 13–17 ms (most of it drawing the 500,000 exponentials). Pass ``samples`` to
+#: trade precision for time.
 DEFAULT_SAMPLES = 10_000
 
 # Rows of Monte Carlo draws per chunk: keeps the (rows, n) work array near 8 MB for any n.
