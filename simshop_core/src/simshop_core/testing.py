@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import math
 import random
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -400,6 +399,7 @@ def check_propensities(
     is checked as it is.
     """
     import itertools
+    import math
 
     if isinstance(rec_or_cls, type):
         rec = _build(rec_or_cls, Recommender, "recommender")
@@ -603,6 +603,8 @@ def _check_slate_frequencies(
     label: str, counts: np.ndarray, slates: np.ndarray, p: np.ndarray
 ) -> None:
     """How often each slate was shown against its reported probability."""
+    import math
+
     trials = int(counts.sum())
     where = f"in {trials} draws on one observation"
     expected = trials * p
