@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from simshop_core.catalog import Catalog
     from simshop_core.env import ShopEnv
 
-__all__ = ["check_recommender", "check_user", "make_items"]
+__all__ = ["check_propensities", "check_recommender", "check_user", "make_items"]
 
 T = TypeVar("T")
 _DETERMINISM_HINT = (
@@ -400,3 +400,288 @@ def _diff(a: Any, b: Any, path: str) -> str | None:
         return None if bool(a == b) else path
     except Exception:
         return None  # incomparable (e.g. a torch module): not our business
+
+
+# --- propensities ------------------------------------------------------------------------
+
+
+def check_propensities(
+    rec_or_cls: Recommender | type[Recommender],
+    *,
+    n: int = 6,
+    k: int = 3,
+    seed: int = 0,
+    trials: int = 20_000,
+) -> Recommender:
+    """Check a stochastic recommender's propensities (DESIGN §2) and return the instance checked.
+
+    On two observations of a real `ShopEnv` with ``n`` candidates and slates of ``k``, after
+    ``reset`` and ``recommend``, `propensities` is asked about every ordered slate of ``k`` out
+    of ``n``: the joint probabilities must sum to 1 and every prefix and item–position marginal
+    must equal the sum of the joints it covers (to 1e-9 when exact; Monte Carlo marginals
+    within 5 standard errors of their ``samples``). Then ``recommend`` is drawn ``trials``
+    times on one observation after a seeded ``reset``: the slate and item–position frequencies
+    must agree with the reported probabilities (exact binomial tails at 5 sigma per slate and
+    per item–position, and chi-square tests at p < 1e-6 over slates and over the items of each
+    position; with the default 20,000 draws an item–position marginal wrong by 1–2 percentage
+    points is caught), and asking for propensities after each slate must not change the slates
+    (it must not draw from ``self.rng``). A recommender that reports no propensities
+    (None) fails. A class is built with no arguments; an instance (an `EpsilonMixture`, say)
+    is checked as it is.
+    """
+    import itertools
+    import math
+
+    if isinstance(rec_or_cls, type):
+        rec = _build(rec_or_cls, Recommender, "recommender")
+    elif isinstance(rec_or_cls, Recommender):
+        rec = rec_or_cls
+    else:
+        raise AssertionError(f"{rec_or_cls!r} is not a simshop_core.Recommender")
+    if not 1 <= k <= n:
+        raise ValueError(f"check_propensities needs 1 <= k <= n, got n={n}, k={k}")
+    if math.perm(n, k) > 100_000:
+        raise ValueError(
+            f"check_propensities enumerates every slate: {math.perm(n, k)} for n={n}, k={k} "
+            "is more than 100,000"
+        )
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1, got {trials}")
+    label = type(rec).__name__
+    pristine = copy.deepcopy(rec)
+    slates = np.array(list(itertools.permutations(range(n), k)), dtype=np.int64)
+    index = {s: i for i, s in enumerate(map(tuple, slates.tolist()))}
+    env = _propensity_env(rec, n, k)
+    observations = [env.reset(seed=seed)[0], env.reset(seed=seed + 1)[0]]
+
+    # (a) Every slate's propensities against brute-force sums of the joints.
+    rec.reset(np.random.default_rng(seed))
+    reports = []
+    for o, observation in enumerate(observations):
+        where = f"observation {o}"
+        shown = rec.recommend(observation, k)
+        _check_slate(shown, k, n, f"{label}.recommend(k={k}) on {where}")
+        report = _ask_every_slate(rec, observation, slates, f"{label}.propensities on {where}")
+        reports.append(report)
+        probs = np.exp(report.joint)
+        if not abs(probs.sum() - 1.0) <= 1e-9:
+            raise AssertionError(
+                f"{label}: on {where} the joint probabilities of the {len(slates)} ordered "
+                f"slates of {k} out of {n} sum to {float(probs.sum())!r}, not 1"
+            )
+        if probs[index[tuple(shown.tolist())]] <= 0:
+            raise AssertionError(
+                f"{label}.recommend showed {shown.tolist()} on {where}, but its propensities "
+                "call that slate impossible"
+            )
+        for i in range(k):
+            _, group = np.unique(slates[:, : i + 1], axis=0, return_inverse=True)
+            group = group.reshape(-1)
+            brute = np.bincount(group, weights=probs)[group]
+            what = f"{label}: on {where}, P(positions 0..{i})"
+            _compare(np.exp(report.prefix[:, i]), brute, np.zeros(len(slates)), slates, what)
+            item = slates[:, i]
+            brute = np.bincount(item, weights=probs, minlength=n)[item]
+            what = f"{label}: on {where}, P(the item at position {i} is there)"
+            _compare(report.position[:, i], brute, report.samples, slates, what)
+
+    # (b) Empirical frequencies; and a second run that asks for propensities after every
+    # slate must show the same slates.
+    observation = observations[0]
+    plain = copy.deepcopy(pristine)
+    plain.reset(np.random.default_rng(seed))
+    drawn = np.array([plain.recommend(observation, k) for _ in range(trials)], dtype=np.int64)
+    logged = copy.deepcopy(pristine)
+    logged.reset(np.random.default_rng(seed))
+    for t in range(min(trials, 200)):
+        slate = logged.recommend(observation, k)
+        logged.propensities(observation, slate)
+        if not np.array_equal(slate, drawn[t]):
+            raise AssertionError(
+                f"{label}: asking for propensities changed the slates (draw {t} gave "
+                f"{slate.tolist()}, not {drawn[t].tolist()}); propensities must not draw from "
+                "self.rng (give its Monte Carlo a generator of its own)"
+            )
+    counts = np.bincount(
+        [index[s] for s in map(tuple, drawn.tolist())], minlength=len(slates)
+    ).astype(np.float64)
+    _check_slate_frequencies(label, counts, slates, np.exp(reports[0].joint))
+    _check_position_frequencies(label, drawn, slates, reports[0], n)
+    return rec
+
+
+class _Report:
+    """What `propensities` said about every ordered slate: arrays with one row per slate."""
+
+    def __init__(self, m: int, k: int) -> None:
+        self.joint = np.empty(m)
+        self.prefix = np.empty((m, k))
+        self.position = np.empty((m, k))
+        self.samples = np.empty(m)
+
+
+def _propensity_env(rec: Recommender, n: int, k: int) -> ShopEnv:
+    from simshop_core.env import ShopEnv
+
+    options = {**(rec.env_options or {}), "num_candidates": n, "slate_size": k}
+    return ShopEnv(_catalog(250, 0), users=[_ProbeShopper()], **options)
+
+
+def _ask_every_slate(
+    rec: Recommender, observation: dict[str, Any], slates: np.ndarray, who: str
+) -> _Report:
+    from simshop_core.recommender import Propensities
+
+    m, k = slates.shape
+    report = _Report(m, k)
+    for i, slate in enumerate(slates):
+        p = rec.propensities(observation, slate.copy())
+        what = f"{who}, slate {slate.tolist()}"
+        if p is None:
+            raise AssertionError(
+                f"{who} returned None: the recommender reports no propensities, so its logs "
+                "cannot serve off-policy evaluation (a deterministic recommender can be made "
+                "loggable with simshop_core.propensity.EpsilonMixture)"
+            )
+        if not isinstance(p, Propensities):
+            raise AssertionError(f"{what}: returned {type(p).__name__}, not Propensities")
+        prefix = np.asarray(p.prefix_log_probs, dtype=np.float64)
+        position = np.asarray(p.position_probs, dtype=np.float64)
+        joint = float(p.slate_log_prob)
+        for name, value in (("prefix_log_probs", prefix), ("position_probs", position)):
+            if value.shape != (k,):
+                raise AssertionError(f"{what}: {name} has shape {value.shape}; want ({k},)")
+        logs = np.append(prefix, joint)
+        if np.isnan(logs).any() or (logs > 1e-12).any():
+            raise AssertionError(f"{what}: log-probabilities must be <= 0 or -inf, got {logs}")
+        if (prefix[1:] > prefix[:-1] + 1e-12).any():
+            raise AssertionError(f"{what}: prefix_log_probs must not increase, got {prefix}")
+        if joint != prefix[-1] and not abs(joint - prefix[-1]) <= 1e-9 * max(1.0, -joint):
+            raise AssertionError(
+                f"{what}: slate_log_prob {joint!r} is not the last prefix log-prob {prefix[-1]!r}"
+            )
+        if np.isnan(position).any() or (position < 0).any() or (position > 1).any():
+            raise AssertionError(f"{what}: position_probs must lie in [0, 1], got {position}")
+        samples = p.samples
+        if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 0:
+            raise AssertionError(f"{what}: samples must be an int >= 0, got {samples!r}")
+        report.joint[i], report.prefix[i], report.position[i] = joint, prefix, position
+        report.samples[i] = samples
+    return report
+
+
+def _monte_carlo_spread(p: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """The variance of a Monte Carlo estimate of p from ``samples`` draws (0 where exact); a
+    floor of 1/samples keeps a tolerance for estimates of (near-)zero probabilities."""
+    s = np.maximum(samples, 1)
+    return np.where(samples > 0, (np.clip(p * (1 - p), 0, None) + 1 / s) / s, 0.0)
+
+
+def _compare(
+    got: np.ndarray, want: np.ndarray, samples: np.ndarray, slates: np.ndarray, what: str
+) -> None:
+    """Reported vs brute force: 1e-9 where exact, 5 standard errors where Monte Carlo."""
+    tolerance = 5 * np.sqrt(_monte_carlo_spread(want, samples)) + 1e-9
+    bad = np.flatnonzero(~(np.abs(got - want) <= tolerance))
+    if len(bad):
+        i = bad[0]
+        how = f"Monte Carlo, {int(samples[i])} samples" if samples[i] > 0 else "exact"
+        raise AssertionError(
+            f"{what} for slate {slates[i].tolist()} is {float(got[i])!r}, but the joint "
+            f"probabilities it covers sum to {float(want[i])!r} ({how}; tolerance "
+            f"{tolerance[i]:.2g})"
+        )
+
+
+# One-sided 5-sigma: a deviation a correct recommender shows once in 3.5 million.
+_ALPHA = 2.9e-7
+
+
+def _binomial_outliers(
+    counts: np.ndarray, trials: int, low: np.ndarray, high: np.ndarray
+) -> np.ndarray:
+    """Where ``counts`` out of ``trials`` is implausible for every probability in [low, high]:
+    exact binomial tails (normal bounds fail for rare slates)."""
+    from scipy.special import bdtr, bdtrc
+
+    too_few = bdtr(counts, trials, np.clip(low, 0, 1))  # P(X <= count | low)
+    too_many = bdtrc(counts - 1, trials, np.clip(high, 0, 1))  # P(X >= count | high)
+    return np.flatnonzero(np.minimum(too_few, too_many) < _ALPHA)
+
+
+def _chi_square(
+    counts: np.ndarray, expected: np.ndarray, extra: np.ndarray | None = None
+) -> tuple[float, int, float]:
+    """Pearson's chi-square of counts against expected counts, the rare cells (expected < 5)
+    pooled into one; ``extra`` adds a Monte Carlo variance (in counts²) to a cell's own.
+    Returns (statistic, degrees of freedom, p-value)."""
+    from scipy.special import chdtrc  # the chi-square survival function
+
+    extra = np.zeros_like(expected) if extra is None else extra
+    rare = expected < 5
+    observed = np.append(counts[~rare], counts[rare].sum())
+    predicted = np.append(expected[~rare], expected[rare].sum())
+    variance = predicted + np.append(extra[~rare], extra[rare].sum())
+    keep = predicted > 0
+    if keep.sum() < 2:
+        return 0.0, 0, 1.0
+    statistic = float(((observed[keep] - predicted[keep]) ** 2 / variance[keep]).sum())
+    df = int(keep.sum()) - 1
+    return statistic, df, float(chdtrc(df, statistic))
+
+
+def _check_slate_frequencies(
+    label: str, counts: np.ndarray, slates: np.ndarray, p: np.ndarray
+) -> None:
+    """How often each slate was shown against its reported probability."""
+    import math
+
+    trials = int(counts.sum())
+    where = f"in {trials} draws on one observation"
+    expected = trials * p
+    bad = _binomial_outliers(counts, trials, p, p)
+    if len(bad):
+        i = bad[0]
+        raise AssertionError(
+            f"{label} showed slate {slates[i].tolist()} {int(counts[i])} times {where}; its "
+            f"reported probability {p[i]:.4g} predicts {expected[i]:.1f} "
+            f"± {math.sqrt(expected[i] * (1 - p[i])):.1f}"
+        )
+    statistic, df, p_value = _chi_square(counts, expected)
+    if p_value < 1e-6:
+        raise AssertionError(
+            f"{label}: the slates shown {where} do not follow the reported probabilities "
+            f"(chi-square {statistic:.1f} on {df} df, p = {p_value:.2g})"
+        )
+
+
+def _check_position_frequencies(
+    label: str, drawn: np.ndarray, slates: np.ndarray, report: _Report, n: int
+) -> None:
+    """How often each item was shown at each position against its reported marginal (taken
+    from the first slate that puts it there; a Monte Carlo one is allowed its own error):
+    per item, and a chi-square over the items of each position."""
+    trials = len(drawn)
+    for i in range(slates.shape[1]):
+        items, first = np.unique(slates[:, i], return_index=True)
+        marginal = report.position[first, i]
+        spread = _monte_carlo_spread(marginal, report.samples[first])
+        error = 5 * np.sqrt(spread)
+        counts = np.bincount(drawn[:, i], minlength=n)[items]
+        bad = _binomial_outliers(counts, trials, marginal - error, marginal + error)
+        if len(bad):
+            j = bad[0]
+            raise AssertionError(
+                f"{label} showed item {items[j]} at position {i} in {counts[j] / trials:.2%} "
+                f"of {trials} draws on one observation; its reported marginal is "
+                f"{marginal[j]:.2%}"
+            )
+        statistic, df, p_value = _chi_square(
+            counts.astype(np.float64), trials * marginal, trials**2 * spread
+        )
+        if p_value < 1e-6:
+            raise AssertionError(
+                f"{label}: the items shown at position {i} in {trials} draws on one "
+                "observation do not follow the reported marginals "
+                f"(chi-square {statistic:.1f} on {df} df, p = {p_value:.2g})"
+            )

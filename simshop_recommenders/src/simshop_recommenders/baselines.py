@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from simshop_core import Recommender
+from simshop_core.propensity import uniform_propensities
+from simshop_core.recommender import Propensities
 
 
 def num_candidates(observation: dict[str, Any]) -> int:
@@ -22,7 +24,8 @@ def check_k(k: int, n: int) -> int:
 
 
 class RandomRecommender(Recommender):
-    """k distinct candidates uniformly at random, drawn from the rng given to `reset`.
+    """k distinct candidates uniformly at random, drawn from the rng given to `reset`, with
+    exact propensities.
 
     `recommend` before `reset` is a RuntimeError rather than a silent default seed: a run
     that forgot to seed its recommender would otherwise look reproducible by accident.
@@ -40,6 +43,10 @@ class RandomRecommender(Recommender):
         n = num_candidates(observation)
         # The first k of a permutation: a uniform k-subset, ~3x cheaper than rng.choice.
         return self.rng.permutation(n)[: check_k(k, n)].astype(np.int64, copy=False)
+
+    def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
+        """Exact: every ordered slate of k distinct candidates out of n is equally likely."""
+        return uniform_propensities(num_candidates(observation), slate)
 
 
 class PopularityRecommender(Recommender):

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from stable_baselines3.common.callbacks import BaseCallback
 
     from simshop_core.catalog import Catalog
+    from simshop_core.recommender import Propensities
     from simshop_recommenders.ppo.training import PPOSettings
 
 METADATA_NAME = "simshop_metadata.json"
@@ -67,9 +68,16 @@ class PPORecommender(Trainable):
     log_format_requires: ClassVar[Mapping[str, tuple[str, ...]]] = {"tensorboard": ("tensorboard",)}
     install = "pip install 'simshop-recommenders[ppo]'"
 
-    def __init__(self) -> None:
+    def __init__(self, *, mode: str = "greedy") -> None:
+        """``mode="greedy"``: show the k highest scores (deterministic, no propensities);
+        ``"sample"``: draw a Plackett–Luce slate from the reset rng (it has propensities)."""
+        if mode not in ("greedy", "sample"):
+            raise ValueError(f"ppo mode must be 'greedy' or 'sample', got {mode!r}")
+        self.mode = mode
         self.rng: np.random.Generator | None = None
-        self.deterministic = True  # False: sample slates (Gumbel-top-k from the reset rng)
+        self._propensity_rng: np.random.Generator | None = None
+        # The last observation scored and its scores: propensities reuse them.
+        self._scored: tuple[dict[str, Any], np.ndarray] | None = None
         self._model: PPO | None = None
         self._metadata: dict[str, Any] | None = None
         self._path: Path | None = None
@@ -153,17 +161,65 @@ class PPORecommender(Trainable):
 
     # --- acting ------------------------------------------------------------------------------
 
+    @property
+    def deterministic(self) -> bool:
+        """True in ``greedy`` mode; setting it False switches to ``sample`` mode."""
+        return self.mode == "greedy"
+
+    @deterministic.setter
+    def deterministic(self, value: bool) -> None:
+        self.mode = "greedy" if value else "sample"
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Draw slates from ``rng``; the Monte Carlo part of `propensities` draws from a child
+        generator of its own, so logging propensities never changes the slates."""
+        super().reset(rng)
+        try:
+            self._propensity_rng = rng.spawn(1)[0]  # leaves rng's own stream untouched
+        except (TypeError, ValueError):  # a generator without a seed sequence
+            self._propensity_rng = np.random.default_rng(rng.integers(2**63))
+        self._scored = None
+
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
-        """The k highest-scoring candidates (or a Plackett–Luce draw if not deterministic)."""
-        scores = self.scores(observation)
+        """The k highest-scoring candidates (``greedy``), or a Plackett–Luce draw from
+        ``softmax(scores)`` by Gumbel-top-k with the reset rng (``sample``)."""
+        scores = self._score(observation)
         if not 1 <= k <= len(scores):
             raise ValueError(f"slate size k must be between 1 and {len(scores)}, got {k}")
-        if not self.deterministic:
+        if self.mode == "sample":
             if self.rng is None:
                 raise RuntimeError("a sampling PPORecommender needs reset(rng) first")
             scores = scores + self.rng.gumbel(size=len(scores))
         # A stable sort: equal scores go to the lower index, so a run is reproducible.
         return np.argsort(-scores, kind="stable")[:k].astype(np.int64)
+
+    def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities | None:
+        """``sample`` mode: Plackett–Luce propensities of ``slate`` (joint and prefixes exact,
+        marginals from position 2 on by Monte Carlo). ``greedy`` mode: None (deterministic)."""
+        if self.mode != "sample":
+            return None
+        if self._propensity_rng is None:
+            raise RuntimeError("a sampling PPORecommender needs reset(rng) first")
+        from simshop_core.propensity import plackett_luce_propensities
+
+        return plackett_luce_propensities(
+            self._scores_of(observation), slate, rng=self._propensity_rng
+        )
+
+    def _score(self, observation: dict[str, Any]) -> np.ndarray:
+        """`scores`, remembered with the observation for `propensities` (always computed
+        afresh here: an observation buffer may be reused for the next page)."""
+        scores = self.scores(observation)
+        scores.flags.writeable = False
+        self._scored = (observation, scores)
+        return scores
+
+    def _scores_of(self, observation: dict[str, Any]) -> np.ndarray:
+        """The scores `recommend` computed if ``observation`` is the object it saw last (the
+        reference kept in the cache stops its id being reused), else a fresh forward pass."""
+        if self._scored is not None and self._scored[0] is observation:
+            return self._scored[1]
+        return self.scores(observation)
 
     def scores(self, observation: dict[str, Any]) -> np.ndarray:
         """One score per candidate for one env observation (float64)."""
