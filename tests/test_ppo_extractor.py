@@ -76,7 +76,7 @@ def test_training_env_takes_an_ordered_slate(env: ShopEnv) -> None:
     _, _, _, _, info = wrapped.step(np.array([4, 3, 2, 1, 0]))
     assert set(info) <= {"shopper_id", "user_type", "visit", "page", "total_clicks", "total_buys"}
     wrapped.reset(seed=2)
-    with pytest.raises(ValueError, match="exactly 5 ones"):
+    with pytest.raises(ValueError, match="repeated indices"):
         wrapped.step(np.array([1, 1, 2, 3, 4]))  # not distinct
 
 
