@@ -446,7 +446,7 @@ def test_the_readers_refuse_what_is_not_a_log(tmp_path: Path) -> None:
     batch = fill(make_pages(np.random.default_rng(14), 5, "all"))[0]
     log = write_log(tmp_path / "log", [batch])
     (log / "README.txt").write_text("x")
-    with pytest.raises(ValueError, match=r"other than part-\*\.parquet: README\.txt"):
+    with pytest.raises(ValueError, match=r"other than part-<number>\.parquet: README\.txt"):
         read_log_arrays(log)
     (log / "README.txt").unlink()
 

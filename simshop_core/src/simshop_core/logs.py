@@ -73,16 +73,17 @@ _SCALAR_COLUMNS = tuple(
     f.name for f in LOG_SCHEMA if not pa.types.is_list(f.type) and f.name not in _STRING_COLUMNS
 )
 
-# Parquet writer options, chosen by benchmarks/log_throughput.py (k=5, n=50):
-# - snappy: as fast as lz4 and no compression at all here (the write is bound by encoding, not
-#   by compressing), ~5x smaller than plain, and every Parquet reader has it; zstd costs ~30%
-#   of the speed for ~15% less size.
-# - dictionary encoding only for the three per-run strings (a few bytes per row group): on
-#   list and float columns it was ~40% of the write time and saved little (candidate ids
-#   repeat within a shopper, which snappy catches anyway).
-# - statistics only for the scalar columns, where they let readers skip row groups.
-# - one row group per ~65,536 pages (PartWriter gathers small batches): big enough for fast
-#   scans, small enough to read a part piecewise.
+# Parquet writer options, measured with benchmarks/log_throughput.py's pages (k=5, n=50; CPU
+# time per page for the write alone):
+# - snappy: the write is bound by encoding, not compressing, so snappy (~1.5-1.8 us, 135 B)
+#   costs no more than lz4 (116 B) or none at all (707 B), and every Parquet reader has it,
+#   where lz4 (LZ4_RAW) needs recent ones; zstd-1 takes ~2.9 us for 108 B.
+# - dictionary encoding only for the three per-run strings (a few bytes a row group): on every
+#   column it doubled the write time (~3.5 us) for 110 B.
+# - statistics only for the scalar columns (for row-group skipping); they cost nothing
+#   measurable.
+# - row groups of ~65,536 pages (PartWriter gathers small batches): fast to scan, and a part
+#   can still be read a piece at a time.
 _WRITER_OPTIONS: dict[str, Any] = {
     "compression": "snappy",
     "use_dictionary": list(_STRING_COLUMNS),
@@ -525,13 +526,13 @@ class LogWriter:
             writer.close()
         temp = self.temp_dir
         for entry in list(temp.iterdir()):
-            if entry.name.startswith("."):  # a dead worker's unfinished part
+            if entry.name.startswith(".") and entry.is_file():  # a dead worker's unfinished part
                 entry.unlink()
         parts = _check_parts(temp, f"log folder {self.directory}")
         if not parts:
             write_part(temp / part_name(0), [], self.metadata)
         for part in parts:
-            if pq.read_schema(part).metadata.get(METADATA_KEY) != self._metadata_json:
+            if (pq.read_schema(part).metadata or {}).get(METADATA_KEY) != self._metadata_json:
                 raise ValueError(f"log part {part.name} has another run's metadata")
         temp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a log is an ordinary folder
         if os.name == "nt" and self.directory.is_dir():
@@ -563,7 +564,7 @@ def _check_parts(directory: Path, what: str) -> list[Path]:
     others = sorted(p.name for p in entries if not PART_PATTERN.fullmatch(p.name))
     if others:
         shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
-        raise ValueError(f"{what} holds files other than part-*.parquet: {shown}")
+        raise ValueError(f"{what} holds files other than part-<number>.parquet: {shown}")
     parts = sorted(entries, key=_part_key)
     for part in parts:
         try:
