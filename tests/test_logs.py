@@ -240,6 +240,20 @@ def test_the_buffer_fills_hands_over_and_starts_empty(tmp_path: Path) -> None:
     assert empty.num_rows == 0 and empty.schema.equals(LOG_SCHEMA)
 
 
+def test_a_small_batch_is_a_copy_that_later_pages_do_not_touch() -> None:
+    pages = make_pages(np.random.default_rng(18), 10, "some")
+    buffer = PageBuffer("r", 0, "random", "cheap_seeker", N, K, capacity=64)
+    for page in pages[:3]:
+        buffer.append(**page)
+    small = buffer.to_record_batch()  # 3 of 64 rows: copied, the buffer keeps its arrays
+    snapshot = small.to_pydict()
+    for page in pages[3:]:
+        buffer.append(**page)
+    assert small.to_pydict() == snapshot
+    assert small.column("shopper_id").to_pylist() == [p["shopper_id"] for p in pages[:3]]
+    assert buffer.to_record_batch().column("visit").to_pylist() == [p["visit"] for p in pages[3:]]
+
+
 def test_a_wrong_length_is_refused() -> None:
     buffer = PageBuffer("r", 0, "random", "cheap_seeker", N, K)
     page = make_pages(np.random.default_rng(5), 1, "all")[0]

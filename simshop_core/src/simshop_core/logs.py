@@ -157,8 +157,8 @@ class PageBuffer:
         self._allocate()
 
     def _allocate(self) -> None:
-        # Fresh arrays after every hand-over: the record batch keeps the old ones (zero copy),
-        # and np.empty only reserves memory, so untouched rows cost nothing.
+        # Fresh arrays after a hand-over (to_record_batch): np.empty only reserves memory, so
+        # rows cost nothing until they are written.
         cap, k, n = self.capacity, self.slate_size, self.num_candidates
         self._shopper_id = np.empty(cap, np.int64)
         self._visit = np.empty(cap, np.int64)
@@ -245,6 +245,13 @@ class PageBuffer:
             self._position_probs[:m][missing] = np.nan
             self._propensity_samples[:m][missing] = 0
         null_lists = None if missing is None else pa.array(missing)
+        # A big batch takes the arrays themselves (zero copy) and the buffer gets fresh ones; a
+        # small one gets a copy of its rows, so that many small batches do not each hold (and
+        # map) a whole buffer's worth of memory.
+        hand_over = 2 * m >= self.capacity
+
+        def rows(a: np.ndarray) -> np.ndarray:
+            return a[:m] if hand_over else a[:m].copy()
 
         def repeat(value: object, type_: pa.DataType) -> pa.Array:
             return pa.repeat(pa.scalar(value, type_), m)
@@ -252,7 +259,7 @@ class PageBuffer:
         def lists(
             name: str, a: np.ndarray, offsets: pa.Array, mask: pa.Array | None = None
         ) -> pa.Array:
-            values = pa.array(a[:m].reshape(-1))  # zero copy (bools are packed into bits)
+            values = pa.array(rows(a).reshape(-1))  # Arrow uses NumPy's memory; bools are packed
             type_ = LOG_SCHEMA.field(name).type
             return pa.ListArray.from_arrays(offsets, values, type=type_, mask=mask)
 
@@ -261,22 +268,22 @@ class PageBuffer:
             "seed": repeat(self.seed, pa.int64()),
             "recommender": repeat(self.recommender, pa.string()),
             "shopper_type": repeat(self.shopper_type, pa.string()),
-            "shopper_id": pa.array(self._shopper_id[:m]),
-            "visit": pa.array(self._visit[:m]),
-            "page": pa.array(self._page[:m]),
+            "shopper_id": pa.array(rows(self._shopper_id)),
+            "visit": pa.array(rows(self._visit)),
+            "page": pa.array(rows(self._page)),
             "candidate_ids": lists("candidate_ids", self._candidate_ids, offsets_n),
             "slate": lists("slate", self._slate, offsets_k),
             "clicked": lists("clicked", self._clicked, offsets_k),
             "bought": lists("bought", self._bought, offsets_k),
-            "reward": pa.array(self._reward[:m]),
-            "terminated": pa.array(self._terminated[:m]),
-            "truncated": pa.array(self._truncated[:m]),
-            "slate_log_prob": pa.array(self._slate_log_prob[:m], mask=missing),
+            "reward": pa.array(rows(self._reward)),
+            "terminated": pa.array(rows(self._terminated)),
+            "truncated": pa.array(rows(self._truncated)),
+            "slate_log_prob": pa.array(rows(self._slate_log_prob), mask=missing),
             "prefix_log_probs": lists(
                 "prefix_log_probs", self._prefix_log_probs, offsets_k, null_lists
             ),
             "position_probs": lists("position_probs", self._position_probs, offsets_k, null_lists),
-            "propensity_samples": pa.array(self._propensity_samples[:m], mask=missing),
+            "propensity_samples": pa.array(rows(self._propensity_samples), mask=missing),
             "true_utility": lists("true_utility", self._true_utility, offsets_k),
             "examine_prob": lists("examine_prob", self._examine_prob, offsets_k),
             "click_prob": lists("click_prob", self._click_prob, offsets_k),
@@ -285,7 +292,7 @@ class PageBuffer:
             [columns[name] for name in LOG_SCHEMA.names], schema=LOG_SCHEMA
         )
         self._size = 0
-        if m:
+        if hand_over and m:
             self._allocate()
         return batch
 
