@@ -102,8 +102,9 @@ class PageBuffer:
     ``append`` copies one page into row ``len(self)`` (a few slice assignments); when `full`,
     `to_record_batch` hands the rows over as a `pyarrow.RecordBatch` of `LOG_SCHEMA` and
     empties the buffer. Array arguments are NumPy arrays: ``candidate_ids`` has
-    ``num_candidates`` product ids, the others one value per slate position. ``append`` trusts
-    their lengths (the env checked them); a wrong length raises NumPy's broadcast ValueError.
+    ``num_candidates`` product ids, the others one value per slate position. ``append`` does
+    not check them one by one (that would cost ~20% of its time; the env has checked them): a
+    wrong length raises NumPy's broadcast ValueError, but a length-1 array is broadcast.
     """
 
     def __init__(
