@@ -56,6 +56,14 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
     help="Write a bar chart with CI error bars (.png, .svg or .pdf).",
 )
 @click.option(
+    "--log",
+    "log_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write a per-page log (Parquet, with propensities and the simulator's truth) into "
+    "this new or empty folder.",
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(min=1),
@@ -72,6 +80,7 @@ def evaluate(
     env_options: dict,
     output: Path | None,
     plot: Path | None,
+    log_dir: Path | None,
     jobs: int,
 ) -> None:
     """Compare recommenders across shopper models.
@@ -101,6 +110,7 @@ def evaluate(
             jobs=jobs,
             env_options=env_options,
             progress=advance,
+            log=log_dir,
         )
     print_results(result)
     for note in result.notes:
@@ -111,3 +121,5 @@ def evaluate(
     if plot is not None:
         save_plot(result, plot)
         click.echo(f"Wrote {plot}")
+    if log_dir is not None:
+        click.echo(f"Wrote the per-page log to {log_dir}")

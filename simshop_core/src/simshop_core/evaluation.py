@@ -29,7 +29,7 @@ from simshop_core.files import atomic_write_text
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
-from simshop_core.rollout import rollout
+from simshop_core.rollout import Page, rollout
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 
@@ -155,12 +155,24 @@ class _Cell:
     env_options: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _LogPart:
+    """Where a cell writes its pages: one part file of the log, and the run's metadata."""
+
+    path: Path
+    run_id: str
+    seed: int
+    metadata: dict[str, Any]
+
+
 def run_cell(
     cell: _Cell,
     catalog: Catalog,
     on_episode: Callable[[], None] | None = None,
+    log: _LogPart | None = None,
 ) -> CellResult:
-    """Run one cell: ``episodes`` visits of shoppers of one type with a fresh recommender."""
+    """Run one cell: ``episodes`` visits of shoppers of one type with a fresh recommender;
+    with ``log``, every page also goes to a part file of the log, with propensities."""
     env = ShopEnv(catalog, users=[cell.user], **cell.env_options)
     if cell.recommender == ORACLE:
         recommender: Recommender = Oracle(env)
@@ -179,7 +191,10 @@ def run_cell(
     buys = np.zeros(n, dtype=np.int64)
     shoppers = np.zeros(n, dtype=np.int64)
     visit = 0
-    for page in rollout(env, recommender, n, seed=cell.env_seed):
+    writer = _PageLog(log, cell, env) if log is not None else None
+    for page in rollout(env, recommender, n, seed=cell.env_seed, propensities=bool(log)):
+        if writer is not None:
+            writer.append(page)
         rewards[visit] += page.reward
         lengths[visit] += 1
         if page.done:
@@ -191,6 +206,8 @@ def run_cell(
             if on_episode is not None:
                 on_episode()
 
+    if writer is not None:
+        writer.close()
     low, mean, high = clustered_ci(rewards, shoppers)
     shown = lengths.sum() * env.slate_size
     return CellResult(
@@ -205,6 +222,43 @@ def run_cell(
         btr=float(buys.sum() / shown),
         mean_length=float(lengths.mean()),
     )
+
+
+class _PageLog:
+    """A cell's pages, buffered as columns and written to its part file."""
+
+    def __init__(self, log: _LogPart, cell: _Cell, env: ShopEnv) -> None:
+        from simshop_core.logs import PageBuffer, PartWriter
+
+        self.buffer = PageBuffer(
+            log.run_id, log.seed, cell.label, cell.user, env.num_candidates, env.slate_size
+        )
+        self.part = PartWriter(log.path, log.metadata)
+
+    def append(self, page: Page) -> None:
+        info = page.info
+        self.buffer.append(
+            info["shopper_id"],
+            info["visit"],
+            info["page"],
+            page.observation["candidates"]["product_id"],
+            page.slate,
+            info["clicked"],
+            info["bought"],
+            page.reward,
+            page.terminated,
+            page.truncated,
+            info["true_utility"],
+            info["examine_prob"],
+            info["click_prob"],
+            page.propensities,
+        )
+        if self.buffer.full:
+            self.part.write(self.buffer.to_record_batch())
+
+    def close(self) -> None:
+        self.part.write(self.buffer.to_record_batch())
+        self.part.close()
 
 
 def is_learner(recommender: Recommender) -> bool:
@@ -241,13 +295,15 @@ def evaluate(
     jobs: int = 1,
     env_options: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    log: str | os.PathLike[str] | None = None,
 ) -> EvaluationResult:
     """Run every (user, recommender) cell, plus random (if installed) and the oracle.
 
     ``recommenders``: specs (``NAME[:PATH][:key=value]…``) or `Recommender` instances;
     ``users``: shopper specs, ``"all"`` or ``"a,b"``; ``env_options``: `ShopEnv` options
     (a trained recommender brings its own layout). ``progress(n)`` is called with the number
-    of visits just finished.
+    of visits just finished. ``log``: a folder for the per-page log (DESIGN §10), which must
+    not exist yet or be empty; it is written whole or not at all, one part file per cell.
     """
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an integer of at least 1, got {episodes!r}")
@@ -274,20 +330,6 @@ def evaluate(
             use = built.get(label, spec) if jobs == 1 or not isinstance(spec, str) else spec
             cells.append(_Cell(user, use, label, episodes, env_seed, rec_seed, options))
 
-    results: list[CellResult] = []
-    if jobs == 1:
-        tick = (lambda: progress(1)) if progress else None
-        results = [run_cell(cell, catalog, tick) for cell in cells]
-    else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")  # safe with torch's threads
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = [pool.submit(run_cell, cell, catalog) for cell in cells]
-            for future in as_completed(futures):
-                results.append(future.result())
-                if progress:
-                    progress(episodes)
     notes = [] if RANDOM in specs else [NO_RANDOM_NOTE]
     manifest = run_manifest(
         seed=seed,
@@ -297,7 +339,49 @@ def evaluate(
         env_options=options,
         catalog=catalog,
     )
+    if log is None:
+        results = _run_cells(cells, catalog, jobs, progress, [None] * len(cells))
+    else:
+        from simshop_core.logs import LogWriter, check_log_target
+
+        check_log_target(log)  # before any work: a bad folder must not cost a whole run
+        run_id = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+        metadata = {"run_id": run_id, **manifest}
+        with LogWriter(log, metadata) as writer:
+            parts = [
+                _LogPart(writer.part_path(i), run_id, seed, writer.metadata)
+                for i in range(len(cells))
+            ]
+            results = _run_cells(cells, catalog, jobs, progress, parts)
     return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes)
+
+
+def _run_cells(
+    cells: list[_Cell],
+    catalog: Catalog,
+    jobs: int,
+    progress: Callable[[int], None] | None,
+    parts: list[_LogPart | None],
+) -> list[CellResult]:
+    if jobs == 1:
+        tick = (lambda: progress(1)) if progress else None
+        return [
+            run_cell(cell, catalog, tick, part) for cell, part in zip(cells, parts, strict=True)
+        ]
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # safe with torch's threads
+    results = []
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(run_cell, cell, catalog, None, part)
+            for cell, part in zip(cells, parts, strict=True)
+        ]
+        for future in as_completed(futures):
+            results.append(future.result())
+            if progress:
+                progress(cells[0].episodes)
+    return results
 
 
 def user_specs(users: str | Sequence[str]) -> list[str]:

@@ -1,0 +1,141 @@
+"""The one rollout loop: feedback per slate position, learners, and plugin boundary checks."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from simshop_core import Feedback, Items, Recommender, User, generate_catalog
+from simshop_core.env import ShopEnv
+from simshop_core.evaluation import evaluate
+from simshop_core.plugins import PluginRuntimeError
+from simshop_core.rollout import rollout
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return generate_catalog()
+
+
+class LikesCheap(User):
+    """Clicks exactly the items under 20 (no randomness), so the truth is known."""
+
+    name = "likes_cheap"
+
+    def __init__(self, click_threshold: float = 0.5, buy_threshold: float = 0.9) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        return np.where(items["price"] < 20.0, 0.6, 0.1)
+
+
+class Shuffler(Recommender):
+    """A random ordered slate, and a record of every feedback."""
+
+    name = "shuffler"
+
+    def __init__(self) -> None:
+        self.feedback: list[Feedback] = []
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        return self.rng.permutation(len(observation["candidates"]["price"]))[:k]
+
+    def update(self, feedback: Feedback) -> None:
+        self.feedback.append(feedback)
+
+
+def test_feedback_and_info_are_about_the_slate_position_in_any_order(catalog) -> None:
+    env = ShopEnv(catalog, users=[LikesCheap()], user_types=["likes_cheap"])
+    rec = Shuffler()
+    rec.reset(np.random.default_rng(1))
+    pages = list(rollout(env, rec, visits=20, seed=0))
+    assert len(rec.feedback) == len(pages) > 40
+    for page, feedback in zip(pages, rec.feedback, strict=True):
+        prices = page.observation["candidates"]["price"][page.slate]
+        expected = prices < 20.0
+        assert page.info["clicked"].tolist() == expected.tolist()
+        assert feedback.clicked.tolist() == expected.tolist()
+        assert feedback.slate.tolist() == page.slate.tolist()
+        assert feedback.reward == page.reward
+        assert feedback.next_observation is page.next_observation
+    assert any(np.any(np.diff(p.slate) < 0) for p in pages)  # unsorted slates were shown
+
+
+def test_feedback_holds_only_what_a_shop_could_log() -> None:
+    names = {f.name for f in dataclasses.fields(Feedback)}
+    assert names == {
+        "observation",
+        "slate",
+        "clicked",
+        "bought",
+        "reward",
+        "next_observation",
+        "terminated",
+        "truncated",
+    }
+
+
+class Counter(Recommender):
+    """Learns which candidate positions got clicks: a learner whose numbers depend on what
+    it saw, so cell order or a reused instance would show."""
+
+    name = "position_counter"
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(0)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        self.counts = np.zeros(0)
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        n = len(observation["candidates"]["price"])
+        if len(self.counts) != n:
+            self.counts = np.zeros(n)
+        noise = self.rng.random(n) * 0.5
+        return np.argsort(-(self.counts + noise), kind="stable")[:k]
+
+    def update(self, feedback: Feedback) -> None:
+        np.add.at(self.counts, feedback.slate, feedback.clicked.astype(float))
+
+
+def test_a_learners_numbers_do_not_depend_on_jobs_order_or_other_cells(catalog) -> None:
+    users = ["cheap_seeker", "brand_lover"]
+    one = evaluate([Counter()], users, episodes=40, seed=2, catalog=catalog)
+    two = evaluate(["popularity", Counter()], users[::-1], episodes=40, seed=2, jobs=2)
+    for user in users:
+        assert one.cell(user, "position_counter") == two.cell(user, "position_counter")
+
+
+class Bad(Recommender):
+    name = "bad"
+    returns: ClassVar[Any] = None
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        if isinstance(self.returns, Exception):
+            raise self.returns
+        return self.returns
+
+
+@pytest.mark.parametrize(
+    ("returns", "message"),
+    [
+        (np.array([-1, -2, -3, -4, -5]), "\\[-1, -2, -3, -4, -5\\]"),
+        (np.array([0, 1, 2, 3, 50]), "\\[0, 49\\]"),
+        (np.array([0, 1, 1, 2, 3]), "repeated"),
+        (np.arange(5.0), "dtype float64"),
+        (np.arange(4), "shape \\(4,\\)"),
+        ([0, 1, 2, 3, 4], "not a NumPy integer array"),
+        (None, "NoneType"),
+        (RuntimeError("boom"), "raised RuntimeError: boom"),
+    ],
+)
+def test_a_misbehaving_recommender_is_named_in_one_line(catalog, returns, message) -> None:
+    Bad.returns = returns
+    with pytest.raises(PluginRuntimeError, match=message) as caught:
+        evaluate([Bad()], ["cheap_seeker"], episodes=1, catalog=catalog)
+    text = str(caught.value)
+    assert text.startswith("recommender 'bad' (") and "recommend" in text and "\n" not in text
