@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -41,9 +40,9 @@ def default_examination(k: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(k) + 2.0)
 
 
-@dataclass(frozen=True)
-class PageOutcome:
-    """What happened on one page, one entry per slate position (top first)."""
+class PageOutcome(NamedTuple):
+    """What happened on one page, one entry per slate position (top first). A named tuple:
+    one is made every env step, and a tuple is the cheapest record Python has."""
 
     clicked: np.ndarray  # bool
     bought: np.ndarray  # bool; bought ⊆ clicked
@@ -97,28 +96,31 @@ class PositionBased(ClickModel):
         self.examination = np.asarray(examination, dtype=np.float64)[:slate_size]
 
     def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
-        e = self.examination
+        e, k = self.examination, self.k
         if type(user).react is User.react:
             u = self._utility(user, items, rng)
-            examined = rng.random(self.k) < e
-            clicked, bought = threshold_rule(u, user.click_threshold, user.buy_threshold, rng)
-            clicked &= examined
-            bought &= examined
-        else:
-            u = self._truth(user, items, rng)
-            examined = rng.random(self.k) < e
-            clicked = np.zeros(self.k, dtype=bool)
-            bought = np.zeros(self.k, dtype=bool)
-            where = np.flatnonzero(examined)
-            if len(where):
-                reaction = self._react(user, items.subset(where), rng)
-                clicked[where], bought[where], u[where] = (
-                    reaction.clicked,
-                    reaction.bought,
-                    reaction.utility,
-                )
-        attractive = u >= user.click_threshold
-        return PageOutcome(clicked, bought, u, e.copy(), e * attractive)
+            # The threshold rule on the examined positions, with one draw for examination
+            # and one for buying per position, in a single call (this is every step's cost).
+            draws = rng.random(2 * k)
+            attractive = u >= user.click_threshold
+            clicked = attractive & (draws[:k] < e)
+            span = user.buy_threshold - user.click_threshold
+            p_buy = (u - user.click_threshold) / span if span > 0 else attractive
+            bought = clicked & (draws[k:] < p_buy)
+            return PageOutcome(clicked, bought, u, e.copy(), e * attractive)
+        u = self._truth(user, items, rng)
+        examined = rng.random(k) < e
+        clicked = np.zeros(k, dtype=bool)
+        bought = np.zeros(k, dtype=bool)
+        where = np.flatnonzero(examined)
+        if len(where):
+            reaction = self._react(user, items.subset(where), rng)
+            clicked[where], bought[where], u[where] = (
+                reaction.clicked,
+                reaction.bought,
+                reaction.utility,
+            )
+        return PageOutcome(clicked, bought, u, e.copy(), e * (u >= user.click_threshold))
 
 
 class Cascade(ClickModel):
@@ -131,22 +133,25 @@ class Cascade(ClickModel):
         clicked = np.zeros(k, dtype=bool)
         bought = np.zeros(k, dtype=bool)
         threshold = user.click_threshold
+        first: int | None = None  # the position clicked: the scan stops there
         if type(user).react is User.react:
             u = self._utility(user, items, rng)
             # Plain floats: scanning five values is cheaper than any array operation.
-            first = next((i for i, v in enumerate(u.tolist()) if v >= threshold), None)
+            listed = u.tolist()
+            first = next((i for i, v in enumerate(listed) if v >= threshold), None)
             if first is not None:
-                c, b = threshold_rule(u[first : first + 1], threshold, user.buy_threshold, rng)
-                clicked[first], bought[first] = c[0], b[0]
+                clicked[first] = True
+                span = user.buy_threshold - threshold
+                p_buy = (listed[first] - threshold) / span if span > 0 else 1.0
+                bought[first] = rng.random() < p_buy
         else:
-            first = None
             u = self._truth(user, items, rng)
             for i in range(k):
                 reaction = self._react(user, items.subset(np.array([i])), rng)
                 u[i] = reaction.utility[0]
                 clicked[i], bought[i] = reaction.clicked[0], reaction.bought[0]
                 if clicked[i]:
-                    first = i  # the scan stops at the first click
+                    first = i
                     break
         examine = np.zeros(k)
         click_prob = np.zeros(k)

@@ -184,6 +184,11 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             [self._type_slot(name) for name in self.shopper_names], dtype=np.int64
         )
         self._one_hot = np.eye(len(self.user_types), dtype=np.float32)
+        # The history mask for 0 … n_last_clicks clicks so far (empty slots come first).
+        self._masks = [
+            (np.arange(n_last_clicks) >= n_last_clicks - m).astype(np.int8)
+            for m in range(n_last_clicks + 1)
+        ]
 
         self.vocabularies = {
             c: list(vocabularies[c])
@@ -295,10 +300,12 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._shown = np.zeros(len(self.catalog), dtype=np.int64)
         # Click history as catalog rows, newest last; empty slots (mask 0) point at the
         # all-zero padding row past the catalog's end.
+        # Python lists: appending a click or two to five slots is cheapest on lists.
         n = self.n_last_clicks
-        self._history_rows = np.full(n, self._features.padding_row, dtype=np.int64)
-        self._history_times = np.zeros(n, dtype=np.int64)
-        self._history_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._history_rows = [self._features.padding_row] * n
+        self._history_times = [0] * n
+        self._history_length = 0
+        self._history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._user_obs = self._one_hot[self._type_index[self._shopper_slot]]
         self._draw_candidates()
 
@@ -307,6 +314,8 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._pool = pool
         # take(axis=1) is ~3x cheaper than [:, pool] fancy indexing on small selections.
         self._candidate_int = self._int_table.take(pool, axis=1)
+        self._candidate_int[TIMES_SHOWN] = self._shown[pool]
+        self._candidate_shown = self._candidate_int[TIMES_SHOWN]  # kept up to date by step
         self._candidate_float = self._float_table.take(pool, axis=1)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -320,6 +329,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         page = self._click.outcome(self._shopper, items, self.np_random)
         # Slate items are distinct, so fancy-index assignment counts each once.
         self._shown[rows] = seen = times_shown + 1
+        self._candidate_shown[slate] = seen  # a row view: 1-D scatter, ~4x cheaper than 2-D
         self._shown_this_visit[rows] = repeats + 1
 
         k = self.slate_size
@@ -333,7 +343,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             clicks, buys, sum(page.true_utility.tolist()), sum(repeats.tolist()), k, number
         )
         if clicks:
-            self._remember(rows[clicked], seen[clicked])
+            self._remember(rows[clicked].tolist(), seen[clicked].tolist())
         terminated, truncated = visit.record(clicks, buys, reward)
         info = {
             "shopper_id": self._shopper_id,
@@ -411,27 +421,28 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
         return "\n".join(lines) + "\n"
 
-    def _remember(self, rows: np.ndarray, times: np.ndarray) -> None:
+    def _remember(self, rows: list[int], times: list[int]) -> None:
         """Append clicked items to the click history (newest last, oldest dropped)."""
         n = self.n_last_clicks
-        self._history_rows = np.concatenate((self._history_rows, rows))[-n:]
-        self._history_times = np.concatenate((self._history_times, times))[-n:]
-        self._history_cache = None
+        self._history_rows = (self._history_rows + rows)[-n:]
+        self._history_times = (self._history_times + times)[-n:]
+        self._history_length = min(n, self._history_length + len(rows))
+        self._history = None
 
     def _history_blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._history_cache is None:
+        """The click history as (ints, floats, mask), rebuilt only when a click changed it."""
+        if self._history is None:
             rows = self._history_rows
             h_int = self._int_table.take(rows, axis=1)
             h_int[TIMES_SHOWN] = self._history_times
-            mask = (rows != self._features.padding_row).astype(np.int8)
-            self._history_cache = (h_int, self._float_table.take(rows, axis=1), mask)
-        return self._history_cache
+            floats = self._float_table.take(rows, axis=1)
+            self._history = (h_int, floats, self._masks[self._history_length])
+        return self._history
 
     def _observation(self) -> dict[str, Any]:
-        # Fresh arrays every call (callers keep observations; gymnasium's checker insists),
-        # made as one copy per dtype block with a view per field: this is the hot path.
+        # The hot path. Every observation holds fresh arrays (callers keep them; gymnasium's
+        # checker insists), made as one copy per dtype block with a view per field.
         c_int = self._candidate_int.copy()
-        c_int[TIMES_SHOWN] = self._shown[self._pool]
         h_int, h_float, h_mask = self._history_blocks()
         visit = self._visit
         return {
@@ -466,21 +477,27 @@ def _checked_utility(user: User, items: Items, rng: np.random.Generator) -> np.n
     except Exception as exc:
         raise blame(user, "utility", f"raised {describe_exception(exc)}") from exc
     n = len(items)
-    if type(values) is not np.ndarray or values.dtype.kind != "f":
-        if not isinstance(values, np.ndarray | list | tuple):
-            raise blame(user, "utility", f"returned {type(values).__name__}, not an array")
-        try:
-            values = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise blame(user, "utility", "returned values that are not numbers") from None
-    if values.shape != (n,):
-        raise blame(user, "utility", f"returned shape {values.shape} for {n} items")
+    if type(values) is not np.ndarray or values.dtype != np.float64 or values.shape != (n,):
+        values = _as_utilities(user, values, n)
     listed = values.tolist()
     # NaN fails both comparisons, so this also refuses NaN.
     if not (min(listed) >= 0.0 and max(listed) <= 1.0):
         bad = next(v for v in listed if not 0.0 <= v <= 1.0)
         raise blame(user, "utility", f"returned {bad!r}; utilities must lie in [0, 1]")
-    return values if values.dtype == np.float64 else values.astype(np.float64)
+    return values
+
+
+def _as_utilities(user: User, values: Any, n: int) -> np.ndarray:
+    """What ``utility`` returned, as ``n`` float64 values, or the error that names it."""
+    if not isinstance(values, np.ndarray | list | tuple):
+        raise blame(user, "utility", f"returned {type(values).__name__}, not an array")
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise blame(user, "utility", "returned values that are not numbers") from None
+    if values.shape != (n,):
+        raise blame(user, "utility", f"returned shape {values.shape} for {n} items")
+    return values
 
 
 def _checked_react(user: User, items: Items, rng: np.random.Generator) -> Reaction:

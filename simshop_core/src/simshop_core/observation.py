@@ -91,14 +91,36 @@ def observation_space(
     )
 
 
+def _scalar(value: int) -> np.ndarray:
+    array = np.array(value, dtype=np.int64)
+    array.flags.writeable = False
+    return array
+
+
+#: 0-d arrays of the small counts of the session fields, to copy: a copy costs half of
+#: making one (every observation holds fresh arrays: gymnasium's checker insists).
+_SCALARS = tuple(_scalar(i) for i in range(256))
+
+
 def session_fields(visit: int, page: int, clicks: int, buys: int, streak: int) -> dict[str, Any]:
-    return {
-        "visit": np.array(visit, dtype=np.int64),
-        "page": np.array(page, dtype=np.int64),
-        "clicks": np.array(clicks, dtype=np.int64),
-        "buys": np.array(buys, dtype=np.int64),
-        "no_click_streak": np.array(streak, dtype=np.int64),
-    }
+    """The ``session`` fields as 0-d int64 arrays (counts are never negative)."""
+    s = _SCALARS
+    try:
+        return {
+            "visit": s[visit].copy(),
+            "page": s[page].copy(),
+            "clicks": s[clicks].copy(),
+            "buys": s[buys].copy(),
+            "no_click_streak": s[streak].copy(),
+        }
+    except IndexError:  # a count past the table: made afresh
+        return {
+            "visit": _scalar(visit),
+            "page": _scalar(page),
+            "clicks": _scalar(clicks),
+            "buys": _scalar(buys),
+            "no_click_streak": _scalar(streak),
+        }
 
 
 def item_fields(ints: np.ndarray, floats: np.ndarray, mask: np.ndarray | None = None) -> dict:

@@ -45,18 +45,20 @@ def check_slate(slate: Any, n: int, k: int, who: str = "the action") -> np.ndarr
     """``slate`` as an int64 array, or a `ValueError` that says what is wrong with it.
 
     A valid slate is ``k`` distinct integers in ``[0, n)`` (negative indices are refused, not
-    wrapped; floats are refused even when whole).
+    wrapped; floats are refused even when whole). This runs on every env step: the common
+    case (an int64 array) costs a ``tolist`` and three builtins.
     """
     a = slate if type(slate) is np.ndarray else np.asarray(slate)
+    if a.dtype.kind in "iu" and a.shape == (k,):
+        values = a.tolist()
+        if min(values) >= 0 and max(values) < n and len(set(values)) == k:
+            return a if a.dtype == np.int64 else a.astype(np.int64)
     want = f"an ordered slate of {k} distinct integer candidate indices in [0, {n - 1}]"
     if a.dtype.kind not in "iu":
         raise ValueError(f"{who} must be {want}; got dtype {a.dtype}")
     if a.shape != (k,):
         raise ValueError(f"{who} must be {want}; got shape {a.shape}")
     values = a.tolist()
-    low, high = min(values), max(values)
-    if low < 0 or high >= n:
+    if min(values) < 0 or max(values) >= n:
         raise ValueError(f"{who} must be {want}; got {values}")
-    if len(set(values)) != k:
-        raise ValueError(f"{who} must be {want}; got repeated indices {values}")
-    return a if a.dtype == np.int64 else a.astype(np.int64)
+    raise ValueError(f"{who} must be {want}; got repeated indices {values}")
