@@ -34,7 +34,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The browser test needs Chromium: `make test` sees to it, so it passes on a fresh machine.
+test: lint browser
 	$(BIN)/pytest -n 2
 
 benchmark: install

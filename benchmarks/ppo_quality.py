@@ -59,15 +59,17 @@ def main() -> None:
             print(f"training: {seconds:.0f} s wall time (command start-up included)")
         from simshop_cli.results import print_results
         from simshop_core.evaluation import evaluate
+        from simshop_core.specs import label
 
+        spec = f"ppo:{model}"
         result = evaluate(
-            [f"ppo:{model}", "popularity"], users="all", episodes=args.episodes, seed=args.eval_seed
+            [spec, "popularity"], users="all", episodes=args.episodes, seed=args.eval_seed
         )
     print_results(result)
 
     scores = []
     for user in TARGET_USERS:
-        ppo, popularity = result.cell(user, "ppo"), result.cell(user, "popularity")
+        ppo, popularity = result.cell(user, label(spec)), result.cell(user, "popularity")
         scores.append(ppo.normalised_score)
         beats = ppo.ci_low > popularity.ci_high
         print(

@@ -1,3 +1,3 @@
 """The simshop command line (Click + rich)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

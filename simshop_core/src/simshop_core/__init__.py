@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from simshop_core.hookspecs import hookimpl
 from simshop_core.items import Items
-from simshop_core.plugins import LoadError, PluginError, get_plugin_manager, reload_plugins
+from simshop_core.plugins import (
+    LoadError,
+    PluginError,
+    PluginRuntimeError,
+    get_plugin_manager,
+    reload_plugins,
+)
 from simshop_core.recommender import Feedback, Propensities, Recommender
 from simshop_core.registry import (
     UnknownNameError,
@@ -22,6 +28,7 @@ from simshop_core.registry import (
     recommender_names,
     user_names,
 )
+from simshop_core.training import MissingDependencyError, Trainable, TrainResult
 from simshop_core.user import Reaction, User
 
 __version__ = "0.2.0"
@@ -36,6 +43,7 @@ _LAZY = {
     "load_catalog": "simshop_core.catalog",
     "ShopEnv": "simshop_core.env",
     "SlateSpace": "simshop_core.spaces",
+    "EpsilonMixture": "simshop_core.propensity",
     "evaluate": "simshop_core.evaluation",
     "EvaluationResult": "simshop_core.evaluation",
 }
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
     from simshop_core.catalog import Catalog, CatalogError, generate_catalog, load_catalog
     from simshop_core.env import ShopEnv
     from simshop_core.evaluation import EvaluationResult, evaluate
+    from simshop_core.propensity import EpsilonMixture
     from simshop_core.spaces import SlateSpace
 
 
@@ -66,16 +75,21 @@ __all__ = [
     "ENV_ID",
     "Catalog",
     "CatalogError",
+    "EpsilonMixture",
     "EvaluationResult",
     "Feedback",
     "Items",
     "LoadError",
+    "MissingDependencyError",
     "PluginError",
+    "PluginRuntimeError",
     "Propensities",
     "Reaction",
     "Recommender",
     "ShopEnv",
     "SlateSpace",
+    "TrainResult",
+    "Trainable",
     "UnknownNameError",
     "User",
     "__version__",
