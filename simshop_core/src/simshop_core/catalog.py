@@ -31,7 +31,6 @@ BRANDS = tuple(f"Brand{chr(ord('A') + i)}" for i in range(15))
 COLORS = ("White", "Black", "Red", "Blue", "Green", "Yellow")
 
 CATEGORICAL_COLUMNS = ("category", "subcategory", "brand", "color")
-NUMERIC_COLUMNS = ("price", "quality_score", "popularity", "days_since_release")
 REQUIRED_COLUMNS = (
     "product_id",
     "name",
@@ -41,7 +40,6 @@ REQUIRED_COLUMNS = (
     "popularity",
     "release_date",
 )
-OPTIONAL_COLUMNS = ("description", "reference_date")
 FILE_FORMATS = (".csv", ".parquet")
 
 

@@ -6,21 +6,6 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-#: The columns every `Items` view offers (DESIGN §2).
-ITEM_COLUMNS = (
-    "product_id",
-    "name",
-    "category",
-    "subcategory",
-    "brand",
-    "color",
-    "price",
-    "quality_score",
-    "popularity",
-    "days_since_release",
-    "times_shown",
-)
-
 
 class Items:
     """The shown items (or the candidates): ``items["price"]`` is one value per item.

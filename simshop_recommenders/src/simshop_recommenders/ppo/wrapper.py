@@ -37,8 +37,6 @@ ITEM_COLUMNS = (
     "brand",
     "color",
 )
-NUMERIC_COLUMNS = FLOAT_FIELDS
-OBSERVATION_KEYS = ("user_type", "session", "candidates", "history", "history_mask")
 #: The info entries the training wrapper passes on (the env's arrays stay behind).
 INFO_KEYS = ("shopper_id", "user_type", "visit", "page", "total_clicks", "total_buys")
 
@@ -54,7 +52,7 @@ def flat_observation_space(env_space: spaces.Dict) -> spaces.Dict:
         # vocabularies still has the same observation space.
         return np.array(
             [
-                np.inf if c in NUMERIC_COLUMNS else float(item_space[c].high.max())
+                np.inf if c in FLOAT_FIELDS else float(item_space[c].high.max())
                 for c in ITEM_COLUMNS
             ],
             np.float32,
