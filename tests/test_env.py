@@ -410,3 +410,13 @@ def test_render_ansi_shows_the_page(catalog) -> None:
     env.step(env.action_space.sample())
     text = env.render()
     assert "cheap_seeker" in text and "reward" in text and len(text.splitlines()) == 7
+
+
+def test_an_env_of_user_instances_loads_no_plugins(catalog, fresh_plugin_manager) -> None:
+    from simshop_core.plugins import get_plugin_manager
+
+    env = ShopEnv(catalog, users=[FixedUtility()])
+    env.reset(seed=0)
+    env.step(np.arange(5))
+    assert env.user_types == ("fixed_utility", OTHER)
+    assert get_plugin_manager.cache_info().currsize == 0

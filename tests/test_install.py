@@ -92,7 +92,9 @@ def _evaluate(installed: Path, cwd: Path, *args: str, **env: str) -> dict:
     )
     assert result.returncode == 0, result.stderr + result.stdout
     cells = json.loads(out.read_text())["cells"]
-    return {(c["user"], c["recommender"]): c for c in cells} | {"output": result.stdout}
+    return {(c["user"], c["recommender"]): c for c in cells} | {
+        "output": result.stdout + result.stderr
+    }
 
 
 def test_an_outside_learner_learns_the_same_for_any_jobs_and_order(installed_example, tmp_path):
@@ -132,6 +134,7 @@ def test_core_stands_without_the_recommenders_package(installed_example, tmp_pat
     }
     assert found[("cheap_seeker", "oracle")]["normalised_score"] is None
     assert "example_click_chaser" in found["output"]
+    assert "normalised scores are unavailable" in found["output"]
 
 
 # Runs `list-plugins` in-process in a fresh interpreter and reports what got imported.
