@@ -135,7 +135,47 @@ class Bad(Recommender):
 )
 def test_a_misbehaving_recommender_is_named_in_one_line(catalog, returns, message) -> None:
     Bad.returns = returns
+    env = ShopEnv(catalog, users=["cheap_seeker"])
     with pytest.raises(PluginRuntimeError, match=message) as caught:
-        evaluate([Bad()], ["cheap_seeker"], episodes=1, catalog=catalog)
+        list(rollout(env, Bad(), visits=1, seed=0))
     text = str(caught.value)
     assert text.startswith("recommender 'bad' (") and "recommend" in text and "\n" not in text
+    # In an evaluation the cell fails, named, and the other cells still run.
+    result = evaluate([Bad(), "popularity"], ["cheap_seeker"], episodes=1, catalog=catalog)
+    assert [f.error for f in result.failures] == [text]
+    assert "popularity" in result.recommenders
+
+
+def test_a_failing_cell_is_reported_and_the_others_still_run(catalog, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from simshop_cli.main import cli
+    from simshop_core import hookimpl
+    from simshop_core.plugins import get_plugin_manager
+
+    Bad.returns = np.array([0, 0, 1, 2, 3])
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_recommenders(register):
+            register(Bad)
+
+    get_plugin_manager().register(Plugin, name="bad-plugin")
+    try:
+        result = evaluate("bad,popularity", ["cheap_seeker"], episodes=5, catalog=catalog)
+        assert {c.recommender for c in result.cells} == {"oracle", "popularity", "random"}
+        [failure] = result.failures
+        assert failure.recommender == "bad" and "repeated" in failure.error
+        assert "bad-plugin" in failure.error
+        out = tmp_path / "r.json"
+        args = ["evaluate", "-r", "bad,popularity", "-u", "cheap_seeker", "--episodes", "5"]
+        run = CliRunner().invoke(cli, [*args, "--output", str(out), "--log", str(tmp_path / "l")])
+        assert run.exit_code == 1
+        assert "Error: cheap_seeker × bad: recommender 'bad'" in run.output, run.output
+        assert "Traceback" not in run.output
+        payload = out.read_text()
+        assert '"failures"' in payload and "NaN" not in payload
+        assert len(list((tmp_path / "l").glob("part-*.parquet"))) == 3  # the cells that ran
+    finally:
+        get_plugin_manager().unregister(name="bad-plugin")

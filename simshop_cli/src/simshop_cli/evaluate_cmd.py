@@ -123,3 +123,7 @@ def evaluate(
         click.echo(f"Wrote {plot}")
     if log_dir is not None:
         click.echo(f"Wrote the per-page log to {log_dir}")
+    for failure in result.failures:  # the other cells ran and were written
+        click.echo(f"Error: {failure.user} × {failure.recommender}: {failure.error}", err=True)
+    if result.failures:
+        raise click.exceptions.Exit(1)

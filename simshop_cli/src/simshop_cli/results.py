@@ -70,9 +70,10 @@ def save_plot(result: EvaluationResult, path: Path) -> Path:
     x = np.arange(len(users))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(users)), 4.0))
     for i, name in enumerate(recommenders):
-        cells = [result.cell(user, name) for user in users]
-        means = [c.mean_reward for c in cells]
-        errors = [0.0 if math.isnan(c.ci_halfwidth) else c.ci_halfwidth for c in cells]
+        found = {c.user: c for c in result.cells if c.recommender == name}
+        cells = [found.get(user) for user in users]  # a failed cell has no bar
+        means = [c.mean_reward if c else math.nan for c in cells]
+        errors = [0.0 if not c or math.isnan(c.ci_halfwidth) else c.ci_halfwidth for c in cells]
         ax.bar(
             x + (i - (len(recommenders) - 1) / 2) * width,
             means,

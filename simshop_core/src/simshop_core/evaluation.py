@@ -27,6 +27,7 @@ from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
 from simshop_core.oracle import ORACLE, Oracle
+from simshop_core.plugins import PluginError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.rollout import Page, rollout
@@ -47,6 +48,7 @@ NO_RANDOM_NOTE = (
 __all__ = [
     "ORACLE",
     "RANDOM",
+    "CellFailure",
     "CellResult",
     "EvaluationResult",
     "Oracle",
@@ -79,6 +81,15 @@ class CellResult:
         return (self.ci_high - self.ci_low) / 2
 
 
+@dataclass(frozen=True)
+class CellFailure:
+    """A cell that could not run: a plugin misbehaved (the message names it)."""
+
+    user: str
+    recommender: str
+    error: str
+
+
 @dataclass
 class EvaluationResult:
     cells: list[CellResult]
@@ -86,6 +97,7 @@ class EvaluationResult:
     episodes: int
     manifest: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # one line each, for the user
+    failures: list[CellFailure] = field(default_factory=list)  # the cells that could not run
 
     def cell(self, user: str, recommender: str) -> CellResult:
         for c in self.cells:
@@ -126,6 +138,8 @@ class EvaluationResult:
             text = self.to_frame().to_csv(index=False, lineterminator="\n")
         else:
             payload = {"manifest": self.manifest, "cells": self.records()}
+            if self.failures:
+                payload["failures"] = [asdict(f) for f in self.failures]
             text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
         return atomic_write_text(path, text)
 
@@ -192,20 +206,24 @@ def run_cell(
     shoppers = np.zeros(n, dtype=np.int64)
     visit = 0
     writer = _PageLog(log, cell, env) if log is not None else None
-    for page in rollout(env, recommender, n, seed=cell.env_seed, propensities=bool(log)):
+    try:
+        for page in rollout(env, recommender, n, seed=cell.env_seed, propensities=bool(log)):
+            if writer is not None:
+                writer.append(page)
+            rewards[visit] += page.reward
+            lengths[visit] += 1
+            if page.done:
+                info = page.info
+                shoppers[visit] = info["shopper_id"]
+                clicks[visit] = info["total_clicks"]
+                buys[visit] = info["total_buys"]
+                visit += 1
+                if on_episode is not None:
+                    on_episode()
+    except BaseException:
         if writer is not None:
-            writer.append(page)
-        rewards[visit] += page.reward
-        lengths[visit] += 1
-        if page.done:
-            info = page.info
-            shoppers[visit] = info["shopper_id"]
-            clicks[visit] = info["total_clicks"]
-            buys[visit] = info["total_buys"]
-            visit += 1
-            if on_episode is not None:
-                on_episode()
-
+            writer.part.abort()  # a failed cell leaves no part behind
+        raise
     if writer is not None:
         writer.close()
     low, mean, high = clustered_ci(rewards, shoppers)
@@ -340,7 +358,7 @@ def evaluate(
         catalog=catalog,
     )
     if log is None:
-        results = _run_cells(cells, catalog, jobs, progress, [None] * len(cells))
+        results, failures = _run_cells(cells, catalog, jobs, progress, [None] * len(cells))
     else:
         from simshop_core.logs import LogWriter, check_log_target
 
@@ -352,8 +370,8 @@ def evaluate(
                 _LogPart(writer.part_path(i), run_id, seed, writer.metadata)
                 for i in range(len(cells))
             ]
-            results = _run_cells(cells, catalog, jobs, progress, parts)
-    return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes)
+            results, failures = _run_cells(cells, catalog, jobs, progress, parts)
+    return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes, failures)
 
 
 def _run_cells(
@@ -362,26 +380,35 @@ def _run_cells(
     jobs: int,
     progress: Callable[[int], None] | None,
     parts: list[_LogPart | None],
-) -> list[CellResult]:
+) -> tuple[list[CellResult], list[CellFailure]]:
+    """Every cell's result; a cell whose plugin misbehaves is a failure, and the others
+    still run."""
+    results: list[CellResult] = []
+    failures: list[CellFailure] = []
+    pairs = list(zip(cells, parts, strict=True))
     if jobs == 1:
         tick = (lambda: progress(1)) if progress else None
-        return [
-            run_cell(cell, catalog, tick, part) for cell, part in zip(cells, parts, strict=True)
-        ]
+        for cell, part in pairs:
+            try:
+                results.append(run_cell(cell, catalog, tick, part))
+            except PluginError as exc:
+                failures.append(CellFailure(cell.user, cell.label, str(exc)))
+        return results, failures
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # safe with torch's threads
-    results = []
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [
-            pool.submit(run_cell, cell, catalog, None, part)
-            for cell, part in zip(cells, parts, strict=True)
-        ]
+        futures = {pool.submit(run_cell, cell, catalog, None, part): cell for cell, part in pairs}
         for future in as_completed(futures):
-            results.append(future.result())
+            cell = futures[future]
+            try:
+                results.append(future.result())
+            except PluginError as exc:
+                failures.append(CellFailure(cell.user, cell.label, str(exc)))
             if progress:
-                progress(cells[0].episodes)
-    return results
+                progress(cell.episodes)
+    failures.sort(key=lambda f: (f.user, f.recommender))
+    return results, failures
 
 
 def user_specs(users: str | Sequence[str]) -> list[str]:
@@ -524,7 +551,7 @@ def _with_scores(results: list[CellResult]) -> list[CellResult]:
     out = []
     for (user, _), cell in sorted(by_key.items()):
         score = math.nan
-        if (user, RANDOM) in by_key:
+        if (user, RANDOM) in by_key and (user, ORACLE) in by_key:
             low = by_key[(user, RANDOM)].mean_reward
             gap = by_key[(user, ORACLE)].mean_reward - low
             score = (cell.mean_reward - low) / gap if gap != 0 else math.nan

@@ -68,7 +68,13 @@ class Entry:
         """An instance for ``spec`` (default: this entry with its defaults), its parameters
         overridden by ``params`` (see `simshop_core.specs.build`)."""
         spec = Spec(self.name) if spec is None else as_spec(spec)
-        return build(self.cls, _with_params(spec, params), self.kind)
+        try:
+            return build(self.cls, _with_params(spec, params), self.kind)
+        except (ValueError, OSError, PluginError):
+            raise  # a bad parameter, path or file: the message already says what is wrong
+        except Exception as exc:  # the plugin's own code failed: name it
+            method = "load" if spec.path is not None else "__init__"
+            raise blame(self.cls, method, f"raised {describe_exception(exc)}") from exc
 
 
 @dataclass
