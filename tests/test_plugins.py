@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -288,28 +289,63 @@ def test_invalid_class_is_an_error_naming_the_plugin(register_plugin, kind, cls,
 # --- name clashes ----------------------------------------------------------------------------
 
 
-def test_name_clash_names_both_plugins_and_the_first_keeps_the_name(register_plugin):
+def test_a_name_clash_makes_the_name_nobodys_and_names_both_plugins(register_plugin):
     first, second = shopper("clashing_shopper"), shopper("clashing_shopper")
-    # Registered in reverse: pluggy's LIFO order must not decide who wins.
+    # Registered in reverse: neither pluggy's LIFO order nor name order decides anything.
     register_plugin(FakePlugin(users=(second,)), "fake-zz")
     register_plugin(FakePlugin(users=(first,)), "fake-aa")
     registry = get_registry()
 
-    entry = registry.get("user", "clashing_shopper")
-    assert (entry.plugin, entry.cls) == ("fake-aa", first)
-    [message] = errors_of(registry, "fake-zz")
-    assert "'fake-aa'" in message and "'fake-zz'" in message
-    assert not errors_of(registry, "fake-aa")
+    assert "clashing_shopper" not in registry.users
+    with pytest.raises(PluginError, match=r"'fake-aa' and 'fake-zz'.*unusable"):
+        registry.get("user", "clashing_shopper")
+    for plugin in ("fake-aa", "fake-zz"):
+        [message] = errors_of(registry, plugin)
+        assert "'fake-aa'" in message and "'fake-zz'" in message
+    assert "clashing_shopper" not in registry.expand("user", "all")
 
 
 def test_name_clash_between_installed_distributions(fake_distribution):
     fake_distribution("fake-clash-b", SHOPPER_MODULE.format(name="clash_shopper"))
     fake_distribution("fake-clash-a", SHOPPER_MODULE.format(name="clash_shopper"))
     registry = get_registry()
-    assert registry.get("user", "clash_shopper").distribution == "fake-clash-a"
+    with pytest.raises(PluginError, match=r"fake-clash-a.*fake-clash-b"):
+        registry.get("user", "clash_shopper")
     [error] = [e for e in registry.errors if e.plugin == "fake-clash-b"]
     assert error.distribution == "fake-clash-b"
     assert "fake-clash-a" in error.error and "fake-clash-b" in error.error
+
+
+def test_a_plugin_cannot_take_over_random_or_a_built_in_shopper(fake_distribution):
+    from click.testing import CliRunner
+
+    from simshop_cli.main import cli
+
+    source = SHOPPER_MODULE.format(name="cheap_seeker") + textwrap.dedent(
+        """
+        from simshop_core import Recommender
+
+
+        class Random(Recommender):
+            name = "random"
+
+            def recommend(self, observation, k):
+                return np.arange(k)
+
+
+        @hookimpl
+        def register_recommenders(register):
+            register(Random)
+        """
+    )
+    fake_distribution("aaa-takeover", source)  # sorts before simshop-…
+    result = CliRunner().invoke(cli, ["evaluate", "-u", "brand_lover", "--episodes", "2"])
+    assert result.exit_code == 1
+    assert "'random' is registered by both" in result.output
+    assert "aaa-takeover" in result.output and "simshop-recommenders" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["evaluate", "-u", "cheap_seeker", "--episodes", "2"])
+    assert result.exit_code == 1 and "'cheap_seeker' is registered by both" in result.output
 
 
 def test_entry_point_name_taken_twice_is_an_error_not_silence(fake_distribution):

@@ -442,7 +442,8 @@ def recommender_specs(
         recommenders = [p.strip() for p in recommenders.split(",") if p.strip()]
     registry = get_registry()
     specs: dict[str, str | Recommender] = {ORACLE: ORACLE}
-    if RANDOM in registry.recommenders:
+    # An absent random only marks the score unavailable; a clashed one is an error (below).
+    if RANDOM in registry.recommenders or registry.is_clashed("recommender", RANDOM):
         specs[RANDOM] = RANDOM
     for item in recommenders:
         if isinstance(item, Recommender):

@@ -82,6 +82,8 @@ class Registry:
     users: dict[str, Entry] = field(default_factory=dict)
     recommenders: dict[str, Entry] = field(default_factory=dict)
     errors: list[LoadError] = field(default_factory=list)
+    #: (kind, name) → every entry that claimed the name: a clashed name is nobody's.
+    clashes: dict[tuple[Kind, str], list[Entry]] = field(default_factory=dict)
 
     def entries(self, kind: Kind) -> dict[str, Entry]:
         return self.users if kind == "user" else self.recommenders
@@ -89,8 +91,14 @@ class Registry:
     def get(self, kind: Kind, name: str) -> Entry:
         entries = self.entries(kind)
         if name not in entries:
+            claimants = self.clashes.get((kind, name))
+            if claimants:
+                raise PluginError(_clash_message(kind, name, claimants))
             raise UnknownNameError(_unknown_message(kind, name, entries))
         return entries[name]
+
+    def is_clashed(self, kind: Kind, name: str) -> bool:
+        return (kind, name) in self.clashes
 
     def expand(self, kind: Kind, names: str | Iterable[str]) -> list[str]:
         """``"all"`` → every registered name; ``"a,b"`` or a list → checked names, in order."""
@@ -144,16 +152,33 @@ def _collect(
         problem = _check_class(kind, base, cls)
         if problem:
             fail(problem)
-        elif cls.name in entries:
-            other = entries[cls.name]
-            fail(
-                f"{kind} name {cls.name!r} is already registered by plugin {other.plugin!r}; "
-                f"plugin {info.name!r} cannot register it again"
-            )
+            continue
+        entry = Entry(kind, cls.name, cls, info.name, info.distribution, info.version)
+        claimants = registry.clashes.get((kind, cls.name))
+        if claimants is None and cls.name in entries:
+            # Neither wins: name order must not let a plugin take over someone else's name.
+            claimants = registry.clashes[(kind, cls.name)] = [entries.pop(cls.name)]
+        if claimants is not None:
+            claimants.append(entry)
+            for claimant in claimants[-1:] if len(claimants) > 2 else claimants:
+                registry.errors.append(
+                    LoadError(
+                        claimant.plugin,
+                        claimant.distribution,
+                        _clash_message(kind, cls.name, claimants),
+                    )
+                )
         else:
-            entries[cls.name] = Entry(
-                kind, cls.name, cls, info.name, info.distribution, info.version
-            )
+            entries[cls.name] = entry
+
+
+def _clash_message(kind: Kind, name: str, claimants: list[Entry]) -> str:
+    what = "shopper model" if kind == "user" else "recommender"
+    owners = " and ".join(repr(c.distribution or c.plugin) for c in claimants)
+    return (
+        f"{what} name {name!r} is registered by both {owners}; it is unusable until one of "
+        "them is uninstalled or disabled (SIMSHOP_DISABLE_PLUGINS)"
+    )
 
 
 def _check_class(kind: Kind, base: type, cls: Any) -> str | None:
