@@ -723,3 +723,14 @@ def test_the_cli_never_imports_a_plugin_package():
                 continue
             assert not any(m.split(".")[0] == "simshop_recommenders" for m in modules), source
         assert "simshop_recommenders" not in text, source  # import_module("…") included
+
+
+def test_run_folders_are_created_exclusively_never_shared(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from simshop_cli.train_cmd import _run_dir
+
+    with ThreadPoolExecutor(8) as pool:
+        folders = list(pool.map(lambda _: _run_dir(tmp_path / "runs", "same"), range(16)))
+    assert len(set(folders)) == 16 and all(f.is_dir() for f in folders)
+    assert sorted(f.name for f in folders)[:2] == ["same", "same-10"]

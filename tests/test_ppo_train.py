@@ -229,6 +229,44 @@ def test_load_rejects_inconsistent_metadata(tmp_path: Path, trained: tuple[Path,
         PPORecommender.load(unknown)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format_version": "1"}, "format_version is '1'"),
+        ({"env_options": [1, 2]}, "env_options is not an object"),
+        ({"env_options__num_candidates": "50"}, "env_options.num_candidates is '50'"),
+        ({"env_options__user_types": "cheap_seeker"}, "env_options.user_types is not a list"),
+        ({"env_options__vocabularies": {"brand": 3}}, "env_options.vocabularies is not an object"),
+        ({"normalisation": {}}, "normalisation needs numeric"),
+        ({"timesteps": -5}, "timesteps is -5"),
+    ],
+)
+def test_a_hand_edited_model_is_one_clear_error(
+    tmp_path: Path, trained: tuple[Path, Path], changes: dict, message: str
+) -> None:
+    edited = rewrite_metadata(trained[0], tmp_path / "edited.zip", **changes)
+    with pytest.raises(ValueError, match=f"corrupt model metadata \\({message}"):
+        PPORecommender.load(edited)
+    result = CliRunner().invoke(cli, ["evaluate", "-r", f"ppo:{edited}", "--episodes", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_damaged_model_file_is_one_clear_error(
+    tmp_path: Path, trained: tuple[Path, Path]
+) -> None:
+    data = bytearray(trained[0].read_bytes())
+    with zipfile.ZipFile(trained[0]) as archive:
+        info = archive.getinfo(METADATA_NAME)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start, start + min(info.compress_size, 40)):
+        data[i] ^= 0xFF  # garble the compressed metadata member
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt model"):
+        PPORecommender.load(damaged)
+
+
 def catalog_with_unseen_brand(tmp_path: Path) -> Path:
     frame = generate_catalog(120, seed=1).to_frame()
     frame.loc[3, "brand"] = "BrandZ"

@@ -351,12 +351,19 @@ def _timestamp() -> str:
 
 
 def _run_dir(root: Path, name: str) -> Path:
-    """``root/name``, or ``root/name-2`` … if that run folder exists already."""
-    path, n = root / name, 1
-    while path.exists():
-        n += 1
-        path = root / f"{name}-{n}"
-    return path
+    """Create ``root/name``, or ``root/name-2`` … if taken, and return it. ``mkdir`` without
+    ``exist_ok`` is atomic, so two runs started together (same --run-name, same second) never
+    share a run folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = root / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return path
 
 
 # --- Weights & Biases ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ import json
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from simshop_core.files import atomic_path
+from simshop_core.registry import describe_exception
 from simshop_core.training import Trainable, TrainResult
 
 if TYPE_CHECKING:
@@ -456,15 +458,23 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
                     f"{path}: not a SimShop PPO model (no {METADATA_NAME}; save models with "
                     "`simshop train` or PPORecommender.save)"
                 )
-            metadata = json.loads(archive.read(METADATA_NAME))
-    except zipfile.BadZipFile:
+            raw = archive.read(METADATA_NAME)
+    except zipfile.BadZipFile as exc:
+        if "CRC" in str(exc) or "Bad magic" in str(exc):
+            raise ValueError(f"{path}: corrupt model file ({exc})") from None
         raise ValueError(f"{path}: not a SimShop PPO model (not a zip archive)") from None
+    except (zlib.error, EOFError, OSError) as exc:  # a damaged member
+        raise ValueError(f"{path}: corrupt model file ({describe_exception(exc)})") from None
+    try:
+        metadata = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: corrupt model metadata ({exc})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a SimShop PPO model (metadata format is not {MODEL_FORMAT})")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path}: corrupt model metadata (format_version is {version!r})")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{path}: model format version {version!r} is newer than this simshop-recommenders "
             f"reads (up to {FORMAT_VERSION}); upgrade simshop-recommenders"
@@ -472,6 +482,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [k for k in ("env_options", "normalisation", "timesteps") if k not in metadata]
     if missing:
         raise ValueError(f"{path}: corrupt model metadata (missing {', '.join(missing)})")
+    problem = _metadata_problem(metadata)
+    if problem:
+        raise ValueError(f"{path}: corrupt model metadata ({problem})")
     from simshop_core.env import ShopEnv
 
     known = set(inspect.signature(ShopEnv).parameters)
@@ -483,6 +496,36 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{metadata.get('simshop_version', '?')})"
         )
     return metadata
+
+
+def _metadata_problem(metadata: dict[str, Any]) -> str | None:
+    """What is wrong with the types of a model's metadata (None: nothing), so a hand-edited
+    file is one clear line rather than a KeyError or TypeError later."""
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    options = metadata["env_options"]
+    if not isinstance(options, dict):
+        return "env_options is not an object"
+    for key in ("num_candidates", "slate_size", "n_last_clicks"):
+        if not is_int(options.get(key)) or options[key] < 1:
+            return f"env_options.{key} is {options.get(key)!r}, not a positive integer"
+    if not strings(options.get("user_types")) or not options["user_types"]:
+        return "env_options.user_types is not a list of names"
+    vocabularies = options.get("vocabularies")
+    if not isinstance(vocabularies, dict) or not all(map(strings, vocabularies.values())):
+        return "env_options.vocabularies is not an object of lists of names"
+    stats = metadata["normalisation"]
+    keys = ("numeric", "times_shown_max", "session_high", "vocab_sizes")
+    if not isinstance(stats, dict) or any(k not in stats for k in keys):
+        return f"normalisation needs {', '.join(keys)}"
+    if not is_int(metadata["timesteps"]) or metadata["timesteps"] < 0:
+        return f"timesteps is {metadata['timesteps']!r}"
+    return None
 
 
 def _check_consistent(path: Path, model: Any, metadata: dict[str, Any]) -> None:
