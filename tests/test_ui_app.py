@@ -17,8 +17,9 @@ import streamlit as st
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
-from simshop_core import Recommender, User, evaluate, get_registry, hookimpl
+from simshop_core import Recommender, User, evaluate, get_registry, hookimpl, make_user
 from simshop_core.evaluation import ORACLE
+from simshop_core.propensity import EpsilonMixture
 from simshop_ui import APP_PATH, cards, choices, compare, training
 from simshop_ui.session import Session, ShownItem
 
@@ -96,7 +97,7 @@ class Trainable(Recommender):
 
     @property
     def env_options(self) -> dict[str, Any]:
-        return {"slate_size": 3, "num_candidates": 20}
+        return {"slate_size": 3, "num_candidates": 20, "click_model": "cascade"}
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
         return np.arange(k)
@@ -266,7 +267,13 @@ def test_trainable_recommender_offers_the_shipped_then_saved_models(
 
     run(app.selectbox(key="model:ui_test_trainable").set_value("models/mine.zip"))
     assert Trainable.loaded == ["models/mine.zip"]
-    assert app.session_state["session"].env.num_candidates == 20
+    session = app.session_state["session"]
+    assert session.env.num_candidates == 20
+    # The trained model's click model is the default; the user's choice overrides it.
+    assert session.env.click_model == "cascade"
+    run(app.selectbox(key="click_model").set_value("threshold"))
+    assert app.session_state["session"].env.click_model == "threshold"
+    assert app.session_state["session"].recommender_spec == "ui_test_trainable:models/mine.zip"
 
 
 def test_a_recommender_that_cannot_start_is_an_error_message(app, register_plugin):
@@ -285,7 +292,7 @@ def test_a_recommender_that_cannot_start_is_an_error_message(app, register_plugi
     run(app)
     app.selectbox(key="recommender").set_value("ui_test_broken")
     run(app)
-    assert "ppo_default.zip" in app.error[0].value
+    assert cards.escape("ppo_default.zip") in app.error[0].value
     assert not cards_shown(app)
 
 
@@ -301,28 +308,225 @@ def test_ppo_runs_with_the_shipped_model(app):
     assert len(cards_shown(app)) == app.session_state["session"].env.slate_size
 
 
+# --- parameters and click models -------------------------------------------------------------
+
+
+def test_typed_parameters_reach_the_session(app):
+    run(app)
+    app.selectbox(key="shopper").set_value("cheap_seeker")
+    app.selectbox(key="recommender").set_value("popularity")
+    run(app)
+    shopper = app.text_input(key="params:user:cheap_seeker")
+    assert shopper.value == ""
+    assert shopper.placeholder == "pivot=40.0, click_threshold=0.72, buy_threshold=0.85"
+    assert app.text_input(key="params:recommender:popularity").placeholder == "explore=EPS"
+    assert app.session_state["session"].env.shoppers[0].pivot == 40.0
+
+    shopper.set_value("pivot=30, click_threshold=0.6")
+    app.text_input(key="params:recommender:popularity").set_value("explore=0.2")
+    run(app)
+    session: Session = app.session_state["session"]
+    assert session.user == "cheap_seeker:pivot=30:click_threshold=0.6"
+    assert session.env.shoppers[0].pivot == 30.0
+    assert session.env.shoppers[0].click_threshold == 0.6
+    assert isinstance(session.recommender, EpsilonMixture)
+    assert session.recommender.epsilon == 0.2
+    assert type(session.recommender.base).name == "popularity"
+    # The header names both by their labels (DESIGN §2: the spec, parameters sorted).
+    header = app.tabs[0].get("markdown")[0].value
+    label = "cheap_seeker:click_threshold=0.6:pivot=30"
+    assert cards.escape(label) in header
+    assert cards.escape("popularity:explore=0.2") in header
+    run(app.button(key="btn_next_page").click())
+    assert len(cards_shown(app)) == 5
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "spec"),
+    [
+        ("params:user:cheap_seeker", "pivot=abc", "cheap_seeker:pivot=abc"),
+        ("params:user:cheap_seeker", "explore=0.1", "cheap_seeker:explore=0.1"),
+        ("params:recommender:popularity", "explore=2", "popularity:explore=2"),
+        ("params:recommender:popularity", "depth=3", "popularity:depth=3"),
+    ],
+)
+def test_a_bad_parameter_is_one_error_line(app, key, text, spec):
+    run(app)
+    app.selectbox(key="shopper").set_value("cheap_seeker")
+    app.selectbox(key="recommender").set_value("popularity")
+    run(app)
+    run(app.text_input(key=key).set_value(text))
+    with pytest.raises(ValueError) as raised:
+        if key.startswith("params:user"):
+            make_user(spec)
+        else:
+            Session("cheap_seeker", spec)
+    (error,) = app.error
+    assert cards.escape(str(raised.value)) in error.value
+    assert "\n" not in error.value and "Traceback" not in error.value
+    assert "session" not in app.session_state
+    assert not cards_shown(app)
+
+
+def test_malformed_parameter_text_is_one_error_line(app):
+    run(app)
+    app.selectbox(key="shopper").set_value("cheap_seeker")
+    run(app)
+    run(app.text_input(key="params:user:cheap_seeker").set_value("30"))
+    (error,) = app.error
+    assert "is not key=value" in error.value
+    assert not [b for b in app.button if b.key == "btn_next_page"]  # no session
+    run(app.text_input(key="params:user:cheap_seeker").set_value("pivot=30"))
+    assert not app.error
+    assert app.session_state["session"].env.shoppers[0].pivot == 30.0
+
+
+def test_click_model_choice_reaches_the_env_and_the_cards(app):
+    run(app)
+    assert app.selectbox(key="click_model").options == ["default", "threshold", "pbm", "cascade"]
+    run(app.button(key="btn_next_page").click())
+    assert app.session_state["session"].env.click_model == "threshold"
+    text = " ".join(m.value for m in app.markdown)
+    assert "examined" not in text  # under threshold every item is examined: nothing to show
+
+    run(app.selectbox(key="click_model").set_value("pbm"))
+    session: Session = app.session_state["session"]
+    assert session.env.click_model == "pbm"
+    run(app.button(key="btn_next_page").click())
+    page = session.pages[0]
+    text = " ".join(m.value for m in app.markdown)
+    assert "click model **pbm**" in text
+    for item in page.items:
+        assert cards.examination(item.examine_prob) in text
+    # pbm's default: position i is examined with probability 1 / log2(i + 2).
+    assert [item.examine_prob for item in page.items] == pytest.approx(
+        1 / np.log2(np.arange(5) + 2)
+    )
+
+
+def test_session_with_parameters_and_pbm_plays_the_evaluation_cells_first_visit():
+    user, recommender = "cheap_seeker:pivot=30", "popularity:explore=0.2"
+    # Written with spaces: the seeds come from the labels, as in `evaluate`.
+    session = Session(
+        "cheap_seeker : pivot = 30", "popularity: explore=0.2", 5, None, {"click_model": "pbm"}
+    )
+    assert (session.user_label, session.recommender_label) == (user, recommender)
+    session.play_to_end()
+    result = evaluate(
+        [recommender], users=[user], episodes=1, seed=5, env_options={"click_model": "pbm"}
+    )
+    cell = result.cell(user, recommender)
+    assert session.summary is not None
+    assert session.summary.reward == pytest.approx(cell.mean_reward)
+    assert session.summary.pages == cell.mean_length
+    assert session.summary.clicks / (session.summary.pages * 5) == pytest.approx(cell.ctr)
+
+
+def test_session_refuses_an_unknown_env_option():
+    with pytest.raises(ValueError, match="unknown env option 'click'"):
+        Session("cheap_seeker", "popularity", env_options={"click": "pbm"})
+
+
+def test_build_spec_from_the_sidebar_choices():
+    assert choices.build_spec("cheap_seeker") == "cheap_seeker"
+    assert choices.build_spec("cheap_seeker", None, " ") == "cheap_seeker"
+    assert (
+        choices.build_spec("cheap_seeker", None, "pivot=30, click_threshold = 0.6")
+        == "cheap_seeker:pivot=30:click_threshold=0.6"
+    )
+    spec = choices.build_spec("ppo", "models/a.zip", "mode=sample")
+    assert spec == "ppo:models/a.zip:mode=sample"
+    # A colon separates items as a comma does; a comma inside a value stays in it.
+    assert choices.parameter_items("a=1:b=[1,2],, c=x,") == ["a=1", "b=[1,2]", "c=x"]
+    for bad, message in [
+        ("30", "is not key=value"),
+        ("=3", "is not key=value"),
+        ("w={a:1}", "cannot contain ':'"),
+        ("1x=3", "malformed parameter"),
+        ("pivot=1, pivot=2", "twice"),
+    ]:
+        with pytest.raises(ValueError, match=message) as raised:
+            choices.build_spec("cheap_seeker", None, bad)
+        assert len(str(raised.value).splitlines()) == 1
+
+
+def test_parameter_placeholder_help_and_click_model_options():
+    registry = get_registry()
+    params = choices.parameters("user", "value_optimizer", registry)
+    assert choices.parameter_placeholder("user", params) == (
+        "scale=50.0, click_threshold=0.7, buy_threshold=0.85"
+    )
+    assert choices.parameter_placeholder("user", []) == "no parameters"
+    assert choices.parameter_placeholder("recommender", []) == "explore=EPS"
+    assert "`scale`: float, default `50.0`" in choices.parameter_help("user", params)
+    assert "explore=EPS" in choices.parameter_help("recommender", [])
+    assert not choices.takes_parameters("recommender", ORACLE, registry)
+    assert choices.env_options(choices.DEFAULT_CLICK_MODEL) == {}
+    assert choices.env_options("cascade") == {"click_model": "cascade"}
+    with pytest.raises(ValueError, match="unknown click model 'dbn'"):
+        choices.env_options("dbn")
+
+
 # --- compare page ----------------------------------------------------------------------------
 
 
 def test_compare_page_shows_the_numbers_evaluate_gives(app):
     run(app)
-    users, recommenders = ["cheap_seeker", "value_optimizer"], ["random", "popularity"]
-    app.multiselect(key="compare_users").set_value(users)
-    app.multiselect(key="compare_recommenders").set_value(recommenders)
+    app.multiselect(key="compare_users").set_value(["cheap_seeker"])
+    app.multiselect(key="compare_recommenders").set_value(["random", "popularity"])
+    app.text_input(key="compare_typed_users").set_value("value_optimizer:scale=40")
+    app.text_input(key="compare_typed_recommenders").set_value("popularity:explore=0.1, popularity")
+    app.selectbox(key="compare_click_model").set_value("pbm")
     app.number_input(key="compare_episodes").set_value(20)
     app.number_input(key="compare_seed").set_value(3)
     run(app)
-    assert "--episodes 20 --seed 3" in app.code[0].value
+    command = app.code[0].value
+    assert "--recommenders random,popularity,popularity:explore=0.1" in command
+    assert "--users cheap_seeker,value_optimizer:scale=40" in command
+    assert "--episodes 20 --seed 3 --env-option click_model=pbm" in command
     run(app.button(key="compare_run").click())
 
     shown = app.dataframe[0].value.reset_index(drop=True)
-    expected = evaluate(recommenders, users=users, episodes=20, seed=3).to_frame()
-    expected = expected[list(compare.TABLE_COLUMNS)].reset_index(drop=True)
+    users = ["cheap_seeker", "value_optimizer:scale=40"]
+    recommenders = ["random", "popularity", "popularity:explore=0.1"]
+    result = evaluate(
+        recommenders, users=users, episodes=20, seed=3, env_options={"click_model": "pbm"}
+    )
+    expected = result.to_frame()[list(compare.TABLE_COLUMNS)].reset_index(drop=True)
     pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
-    assert set(shown["recommender"]) == {ORACLE, "random", "popularity"}
+    assert set(shown["recommender"]) == {ORACLE, *recommenders}
+    assert set(shown["user"]) == set(users)
+    # The click model mattered: the same grid under threshold gives other numbers.
+    threshold = evaluate(recommenders, users=users, episodes=20, seed=3).to_frame()
+    assert not np.allclose(threshold["mean_reward"], expected["mean_reward"])
     charts = app.tabs[1].get("vega_lite_chart")
     assert len(charts) == 1
     assert "errorbar" in charts[0].proto.spec
+
+
+def test_compare_typed_specs_with_a_syntax_error_is_one_error_line(app):
+    run(app)
+    run(app.text_input(key="compare_typed_recommenders").set_value("popularity:, random"))
+    (error,) = app.tabs[1].get("error")
+    assert "empty segment" in error.value
+    assert not [b for b in app.button if b.key == "compare_run"]
+
+
+def test_compare_typed_specs_join_the_chosen_ones_once_per_label():
+    typed = compare.typed_specs(" popularity:explore=0.1 ,, ppo:mode=sample ")
+    assert typed == ["popularity:explore=0.1", "ppo:mode=sample"]
+    assert compare.with_typed(["popularity", "random"], ["random", "popularity : explore=0.1"]) == [
+        "popularity",
+        "random",
+        "popularity : explore=0.1",
+    ]
+    assert compare.with_typed(["a:y=2:x=1"], ["a:x=1:y=2"]) == ["a:y=2:x=1"]  # one label
+    with pytest.raises(ValueError, match="two paths"):
+        compare.typed_specs("ppo:a.zip:b.zip")
+    command = compare.cli_command(
+        ["cheap_seeker"], ["popularity"], 5, 1, {"click_model": "pbm", "limits": {"pages": 5}}
+    )
+    assert command.endswith("--env-option click_model=pbm --env-option 'limits={\"pages\": 5}'")
 
 
 def test_compare_counts_two_models_of_one_recommender_as_two_rows():
@@ -396,9 +600,14 @@ def test_card_marks_the_reaction_and_escapes_catalog_text():
         clicked=True,
         bought=True,
         utility=0.9,
+        examine_prob=0.5,
     )
     text = cards.card_markdown(item)
     assert cards.status(item) == "bought" and "bought" in text
+    assert "examined" not in text
+    assert "examined 50%" in cards.card_markdown(item, show_examination=True)
+    assert cards.examination(1.0).endswith("[👁 examined]")
+    assert cards.examination(0.0).endswith("[not examined]")
     assert cards.category_emoji("Garden") == cards.OTHER_EMOJI
     assert cards.category_emoji("Books") == "📚"
     assert r"Cost \$5 \*now\* \[sale\]" in text

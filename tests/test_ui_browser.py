@@ -1,8 +1,9 @@
 """`simshop ui` in a real browser: Debian's Chromium driven by Playwright.
 
-The test starts the command on 127.0.0.1, picks a shopper and a recommender, steps pages,
-checks the product cards and takes a screenshot. ``SIMSHOP_UPDATE_SCREENSHOT=1`` copies that
-screenshot to docs/ui.png, the one the README shows.
+The test starts the command on 127.0.0.1, picks a shopper and a recommender, types a
+parameter, picks a click model, steps pages, checks the product cards and takes a
+screenshot. ``SIMSHOP_UPDATE_SCREENSHOT=1`` copies that screenshot to docs/ui.png, the one
+the README shows.
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ def test_browser_session(chromium: Path, app_url: str, tmp_path: Path) -> None:
             choose(page, "Shopper", "brand_lover")
             choose(page, "Recommender", "popularity")
             expect(page.get_by_text("recommender popularity")).to_be_visible()
+            # A parameter typed in the sidebar and a click model where position matters.
+            params = page.get_by_role("textbox", name="Recommender parameters")
+            expect(params).to_have_attribute("placeholder", "explore=EPS")
+            params.fill("explore=0.1")
+            params.press("Enter")
+            choose(page, "Click model", "pbm")
+            expect(page.get_by_text("popularity:explore=0.1 · click model pbm")).to_be_visible()
 
             cards = page.locator("[class*='st-key-card-']")
             for number in (1, 2):
@@ -135,6 +143,7 @@ def test_browser_session(chromium: Path, app_url: str, tmp_path: Path) -> None:
                 expect(page.get_by_role("heading", name=f"Page {number}")).to_be_visible()
                 expect(cards).to_have_count(5)
             expect(cards.first).to_contain_text("quality")
+            expect(cards.nth(1)).to_contain_text("examined 63%")
             expect(page.get_by_text("Page reward")).to_be_visible()
             # Let the charts draw before the picture is taken.
             expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()

@@ -9,13 +9,14 @@ shows up only then).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
 import streamlit as st
 
 import simshop_core
 from simshop_core.catalog import Catalog
 from simshop_core.registry import Registry
-from simshop_core.specs import label as spec_label
 from simshop_ui import cards, choices, compare, training
 from simshop_ui.session import Session
 
@@ -49,15 +50,41 @@ def reload_plugins() -> None:
 # --- sidebar -------------------------------------------------------------------------------
 
 
-def sidebar(registry: Registry) -> tuple[str, str, int] | None:
-    """The session's choices: (shopper, recommender spec, seed), or None if nothing to pick."""
+class Choice(NamedTuple):
+    """What the sidebar asks for: the two specs, the seed and the click model; ``error`` is
+    the one line to show instead when the typed parameters are malformed."""
+
+    user: str
+    recommender: str
+    seed: int
+    click_model: str
+    error: str | None = None
+
+
+def parameters_input(kind: choices.Kind, name: str, registry: Registry) -> str:
+    """The chosen class's parameters as ``key=value`` text, its defaults as the placeholder."""
+    if not choices.takes_parameters(kind, name, registry):
+        return ""
+    params = choices.parameters(kind, name, registry)
+    return st.text_input(
+        "Shopper parameters" if kind == "user" else "Recommender parameters",
+        key=f"params:{kind}:{name}",
+        placeholder=choices.parameter_placeholder(kind, params),
+        help=choices.parameter_help(kind, params),
+    )
+
+
+def sidebar(registry: Registry) -> Choice | None:
+    """The session's choices, or None if there is no shopper to pick."""
     users = choices.shopper_options(registry)
     recommenders = choices.recommender_options(registry)
     with st.sidebar:
         st.title("🛍️ SimShop")
+        user_params = ""
         if users:
             user = st.selectbox("Shopper", users, key="shopper")
             st.caption(choices.description("user", user, registry))
+            user_params = parameters_input("user", user, registry)
         else:
             user = None
             st.error("No shopper models are installed (see `simshop list-plugins`).")
@@ -76,6 +103,8 @@ def sidebar(registry: Registry) -> tuple[str, str, int] | None:
                 key=f"model:{recommender}",
                 help="The model the plugin ships, or a *.zip under ./models or ./runs.",
             )
+        recommender_params = parameters_input("recommender", recommender, registry)
+        click_model = click_model_input("click_model")
         seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="seed"))
         st.divider()
         st.button(
@@ -93,7 +122,27 @@ def sidebar(registry: Registry) -> tuple[str, str, int] | None:
         )
     if user is None:
         return None
-    return user, choices.recommender_spec(recommender, model), seed
+    path = None if model in (None, choices.SHIPPED_MODEL) else model
+    try:
+        user_spec = choices.build_spec(user, None, user_params)
+        recommender_spec = choices.build_spec(recommender, path, recommender_params)
+    except ValueError as exc:
+        return Choice(user, recommender, seed, click_model, _message(exc))
+    return Choice(user_spec, recommender_spec, seed, click_model)
+
+
+def click_model_input(key: str) -> str:
+    return st.selectbox(
+        "Click model",
+        choices.click_model_options(),
+        key=key,
+        help=(
+            "How position shapes what the shopper looks at. **default**: a trained "
+            "recommender's own click model, else threshold; **threshold**: every shown item "
+            "is examined; **pbm**: position i is examined with probability 1/log2(i+2); "
+            "**cascade**: the shopper reads top-down and stops at the first click."
+        ),
+    )
 
 
 def plugin_warnings(registry: Registry) -> None:
@@ -110,18 +159,26 @@ def plugin_warnings(registry: Registry) -> None:
 # --- session view ---------------------------------------------------------------------------
 
 
-def current_session(user: str, spec: str, seed: int, catalog: Catalog) -> Session | None:
+def current_session(choice: Choice, catalog: Catalog) -> Session | None:
     """The session for these choices, built anew when they change."""
-    key = (user, spec, seed)
+    key = (choice.user, choice.recommender, choice.seed, choice.click_model)
     if st.session_state.get("session_key") != key:
         st.session_state["session_key"] = key
         st.session_state.pop("session", None)
         st.session_state.pop("session_error", None)
         try:
-            with st.spinner(f"Starting {spec} …"):
-                st.session_state["session"] = Session(user, spec, seed, catalog)
-        except Exception as exc:  # a broken plugin or a missing model must not crash the app
-            st.session_state["session_error"] = f"Cannot start {spec!r}: {_describe(exc)}"
+            with st.spinner(f"Starting {choice.recommender} …"):
+                st.session_state["session"] = Session(
+                    choice.user,
+                    choice.recommender,
+                    choice.seed,
+                    catalog,
+                    env_options=choices.env_options(choice.click_model),
+                )
+        except Exception as exc:  # a bad parameter, a broken plugin or a missing model
+            st.session_state["session_error"] = (
+                f"Cannot start {choice.user} with {choice.recommender}: {_message(exc)}"
+            )
     return st.session_state.get("session")
 
 
@@ -134,16 +191,19 @@ def act(method: str) -> None:
         getattr(session, method)()
         st.session_state.pop("session_error", None)
     except Exception as exc:
-        st.session_state["session_error"] = f"{method.replace('_', ' ')} failed: {_describe(exc)}"
+        st.session_state["session_error"] = f"{method.replace('_', ' ')} failed: {_message(exc)}"
 
 
-def session_view(choice: tuple[str, str, int] | None, catalog: Catalog) -> None:
+def session_view(choice: Choice | None, catalog: Catalog) -> None:
     if choice is None:
         st.info("Install a shopper model to start a session.")
         return
-    session = current_session(*choice, catalog)
+    if choice.error is not None:
+        st.error(cards.escape(choice.error))
+        return
+    session = current_session(choice, catalog)
     if st.session_state.get("session_error"):
-        st.error(st.session_state["session_error"])
+        st.error(cards.escape(st.session_state["session_error"]))
     if session is None:
         return
 
@@ -168,9 +228,10 @@ def session_view(choice: tuple[str, str, int] | None, catalog: Catalog) -> None:
             width="stretch",
         )
     st.markdown(
-        f"Shopper **#{session.shopper_id}** ({cards.escape(session.shopper_type)}) · "
+        f"Shopper **#{session.shopper_id}** ({cards.escape(session.user_label)}) · "
         f"visit **{session.visit}** of {session.visits_per_shopper} · recommender "
-        f"**{cards.escape(spec_label(session.recommender_spec))}** · seed {session.seed}"
+        f"**{cards.escape(session.recommender_label)}** · click model "
+        f"**{cards.escape(session.click_model)}** · seed {session.seed}"
     )
     if not session.pages:
         st.info("A new visit has started. Press **Next page** to show the first slate.")
@@ -195,7 +256,7 @@ def session_view(choice: tuple[str, str, int] | None, catalog: Catalog) -> None:
     columns = st.columns(len(page.items))
     for slot, (column, item) in enumerate(zip(columns, page.items, strict=True)):
         with column.container(border=True, key=f"card-{slot}-{cards.status(item)}"):
-            st.markdown(cards.card_markdown(item))
+            st.markdown(cards.card_markdown(item, session.shows_examination))
 
     if session.summary is not None:
         summary = session.summary
@@ -239,16 +300,43 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
         default=choices.recommender_options(registry, with_oracle=False),
         key="compare_recommenders",
     )
+    spec_help = (
+        "Specs NAME[:PATH][:key=value]…, separated by commas; they run besides the ones "
+        "chosen above, each labelled by its spec."
+    )
     left, right = st.columns(2)
+    typed_users = left.text_input(
+        "More shoppers",
+        key="compare_typed_users",
+        placeholder="cheap_seeker:pivot=30",
+        help=spec_help,
+    )
+    typed = right.text_input(
+        "More recommenders",
+        key="compare_typed_recommenders",
+        placeholder="popularity:explore=0.1, ppo:mode=sample",
+        help=spec_help,
+    )
+    left, middle, right = st.columns(3)
     episodes = int(
         left.number_input(
             "Visits per cell", min_value=1, value=100, step=10, key="compare_episodes"
         )
     )
-    seed = int(right.number_input("Seed", min_value=0, value=0, step=1, key="compare_seed"))
+    seed = int(middle.number_input("Seed", min_value=0, value=0, step=1, key="compare_seed"))
+    with right:
+        env_options = choices.env_options(click_model_input("compare_click_model"))
+    try:
+        chosen_users = compare.with_typed(chosen_users, compare.typed_specs(typed_users))
+        chosen = compare.with_typed(chosen, compare.typed_specs(typed))
+    except ValueError as exc:
+        st.error(cards.escape(_message(exc)))
+        return
     st.caption("The same numbers from the command line:")
     st.code(
-        compare.cli_command(chosen_users, chosen, episodes, seed), language="bash", wrap_lines=True
+        compare.cli_command(chosen_users, chosen, episodes, seed, env_options),
+        language="bash",
+        wrap_lines=True,
     )
 
     if st.button("Run comparison", key="compare_run", type="primary", disabled=not chosen_users):
@@ -263,11 +351,11 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
 
         try:
             result = compare.run_comparison(
-                chosen_users, chosen, episodes, seed, catalog, progress=progress
+                chosen_users, chosen, episodes, seed, catalog, progress, env_options
             )
         except Exception as exc:
             st.session_state.pop("compare_result", None)
-            st.error(f"The comparison failed: {_describe(exc)}")
+            st.error(f"The comparison failed: {cards.escape(_message(exc))}")
         else:
             st.session_state["compare_result"] = result
         bar.empty()
@@ -330,8 +418,12 @@ def training_view() -> None:
     )
 
 
-def _describe(exc: BaseException) -> str:
+def _message(exc: BaseException) -> str:
+    """One line: a ValueError's message as it is (it says what is wrong and what is
+    accepted); anything else with its type, as it is a bug somewhere."""
     message = str(exc).strip().splitlines()
+    if isinstance(exc, ValueError) and message:
+        return message[0]
     return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 

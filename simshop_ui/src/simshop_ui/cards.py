@@ -1,4 +1,5 @@
-"""Product cards: the Markdown of one shown item, with its click or buy marked."""
+"""Product cards: the Markdown of one shown item, with its click or buy marked (and, under a
+click model where position matters, whether its position was examined)."""
 
 from __future__ import annotations
 
@@ -46,14 +47,27 @@ def escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def card_markdown(item: ShownItem) -> str:
-    """The card's body: emoji, name, reaction, price, brand, colour, quality, release, exposures."""
+def examination(probability: float) -> str:
+    """The examination badge: examined, not examined, or examined with a probability (pbm)."""
+    if probability >= 1.0:
+        return ":violet-badge[👁 examined]"
+    if probability <= 0.0:
+        return ":gray-badge[not examined]"
+    return f":violet-badge[👁 examined {probability:.0%}]"
+
+
+def card_markdown(item: ShownItem, show_examination: bool = False) -> str:
+    """The card's body: emoji, name, reaction (and examination), price, brand, colour,
+    quality, release, exposures."""
     shown = "first time shown" if item.times_shown == 0 else f"shown {item.times_shown}× before"
+    reaction = _BADGES[status(item)]
+    if show_examination:
+        reaction += " " + examination(item.examine_prob)
     return "  \n".join(
         [
             f"## {category_emoji(item.category)}",
             f"**{escape(item.name)}**",
-            _BADGES[status(item)],
+            reaction,
             f"**\\${item.price:,.2f}** · {escape(item.brand)} · {escape(item.color)}",
             f"{escape(item.category)} › {escape(item.subcategory)}",
             f"quality {item.quality:.2f} · released {item.release_date}",
@@ -62,4 +76,4 @@ def card_markdown(item: ShownItem) -> str:
     )
 
 
-__all__ = ["CATEGORY_EMOJI", "card_markdown", "category_emoji", "escape", "status"]
+__all__ = ["CATEGORY_EMOJI", "card_markdown", "category_emoji", "escape", "examination", "status"]

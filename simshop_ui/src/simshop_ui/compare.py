@@ -1,19 +1,23 @@
 """The compare page: an evaluation grid through `simshop_core.evaluate`, as a table and a chart.
 
 The numbers are `evaluate`'s own (nothing is recomputed here), so they equal what
-``simshop evaluate`` prints for the same shoppers, recommenders, episodes and seed.
+``simshop evaluate`` prints for the same shoppers, recommenders, episodes, seed and env
+options. Besides the dropdowns' choices the page takes typed specs
+(``popularity:explore=0.1, ppo:mode=sample``).
 """
 
 from __future__ import annotations
 
+import json
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from simshop_core.catalog import Catalog
 from simshop_core.evaluation import EvaluationResult, evaluate, recommender_specs
+from simshop_core.specs import label, parse_spec
 
 #: The table's columns, in order (names as in `CellResult`).
 TABLE_COLUMNS = (
@@ -29,6 +33,26 @@ TABLE_COLUMNS = (
     "shoppers",
     "mean_length",
 )
+
+
+def typed_specs(text: str) -> list[str]:
+    """``"popularity:explore=0.1, ppo:mode=sample"`` → the specs, each checked for syntax
+    (a one-line ValueError); commas separate them, as in ``--recommenders``."""
+    specs = [part.strip() for part in text.split(",") if part.strip()]
+    for spec in specs:
+        parse_spec(spec)
+    return specs
+
+
+def with_typed(chosen: Sequence[str], typed: Sequence[str]) -> list[str]:
+    """The chosen specs, then the typed ones whose label is new (one row per label)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for spec in [*chosen, *typed]:
+        if label(spec) not in seen:
+            seen.add(label(spec))
+            out.append(spec)
+    return out
 
 
 def cell_labels(recommenders: Sequence[str]) -> list[str]:
@@ -48,6 +72,7 @@ def run_comparison(
     seed: int,
     catalog: Catalog | None = None,
     progress: Callable[[float], None] | None = None,
+    env_options: Mapping[str, Any] | None = None,
 ) -> EvaluationResult:
     """`evaluate` with ``progress(fraction done)`` instead of episode counts."""
     if not users:
@@ -67,6 +92,7 @@ def run_comparison(
         episodes=episodes,
         seed=seed,
         catalog=catalog,
+        env_options=dict(env_options or {}),
         progress=tick,
     )
 
@@ -76,7 +102,13 @@ def results_frame(result: EvaluationResult) -> pd.DataFrame:
     return result.to_frame()[list(TABLE_COLUMNS)]
 
 
-def cli_command(users: Sequence[str], recommenders: Sequence[str], episodes: int, seed: int) -> str:
+def cli_command(
+    users: Sequence[str],
+    recommenders: Sequence[str],
+    episodes: int,
+    seed: int,
+    env_options: Mapping[str, Any] | None = None,
+) -> str:
     """The ``simshop evaluate`` line that prints the same numbers."""
     args = [
         "simshop",
@@ -90,6 +122,9 @@ def cli_command(users: Sequence[str], recommenders: Sequence[str], episodes: int
         "--seed",
         str(seed),
     ]
+    for key, value in (env_options or {}).items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        args += ["--env-option", f"{key}={text}"]
     return shlex.join(args)
 
 
@@ -128,4 +163,6 @@ __all__ = [
     "reward_chart",
     "run_comparison",
     "total_episodes",
+    "typed_specs",
+    "with_typed",
 ]

@@ -1,11 +1,13 @@
 """One shopper meeting one recommender, page by page: the logic behind the session view.
 
 No Streamlit here, so the stepping is tested directly; the app keeps a `Session` in
-``st.session_state`` and rebuilds it when the shopper, recommender or seed changes.
+``st.session_state`` and rebuilds it when the shopper, recommender, seed or click model
+changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from simshop_core.catalog import Catalog
 from simshop_core.evaluation import cell_seeds, merged_env_options
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.rollout import play_visit
+from simshop_core.specs import check_env_options
 from simshop_core.specs import label as spec_label
 
 
@@ -36,6 +39,7 @@ class ShownItem:
     clicked: bool
     bought: bool
     utility: float
+    examine_prob: float  # the probability that the shopper examined this position
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,11 @@ class VisitSummary:
 class Session:
     """A `ShopEnv` with one shopper type and one recommender, stepped on demand.
 
-    The seeds come from `cell_seeds`, as in `evaluate`, so the first visit here is the first
-    visit of the same (shopper, recommender) cell of a comparison with the same seed.
+    ``user`` and ``recommender`` are specs (``NAME[:PATH][:key=value]…``); ``env_options``
+    are `ShopEnv` options on top of what a trained recommender brings (its click model is a
+    default they may override, as in `evaluate`). The seeds come from `cell_seeds` with the
+    specs' labels, as in `evaluate`, so the first visit here is the first visit of the same
+    (shopper, recommender) cell of a comparison with the same seed and options.
     """
 
     def __init__(
@@ -75,19 +82,23 @@ class Session:
         recommender: str,
         seed: int = 0,
         catalog: Catalog | None = None,
+        env_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.user = user
         self.recommender_spec = recommender
         self.seed = int(seed)
-        label = spec_label(recommender)
+        self.user_label = spec_label(user)
+        self.recommender_label = spec_label(recommender)
+        check_env_options(env_options or {}, exclude=("catalog", "users", "render_mode"))
         built: Recommender | None = None
-        if label != ORACLE:
+        if self.recommender_label != ORACLE:
             built = make_recommender(recommender)
         # A trained recommender only works in the env it was trained for.
-        options = merged_env_options([built]) if built is not None else {}
-        self.env = ShopEnv(catalog, users=[user], **options)
+        options = merged_env_options([built] if built is not None else [], dict(env_options or {}))
+        self.env_options = options
+        self.env = ShopEnv(catalog, users=[self.user_label], **options)
         self.recommender: Recommender = built if built is not None else Oracle(self.env)
-        env_seed, rec_seed = cell_seeds(self.seed, user, label)
+        env_seed, rec_seed = cell_seeds(self.seed, self.user_label, self.recommender_label)
         self.recommender.reset(np.random.default_rng(rec_seed))
         self._start(*self.env.reset(seed=env_seed))
 
@@ -116,6 +127,15 @@ class Session:
     @property
     def visits_per_shopper(self) -> int:
         return self.env.visits_per_shopper
+
+    @property
+    def click_model(self) -> str:
+        return str(self.env.click_model)
+
+    @property
+    def shows_examination(self) -> bool:
+        """Whether examination is worth showing: under threshold every item is examined."""
+        return self.click_model != "threshold"
 
     @property
     def total_reward(self) -> float:
@@ -191,6 +211,7 @@ class Session:
             clicked=bool(info["clicked"][slot]),
             bought=bool(info["bought"][slot]),
             utility=float(info["true_utility"][slot]),
+            examine_prob=float(info["examine_prob"][slot]),
         )
 
     def _summary(self, truncated: bool) -> VisitSummary:
