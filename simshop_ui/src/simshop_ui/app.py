@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import simshop_core
+from simshop_core.bounds import MAX_EPISODES, SEED_MAX
 from simshop_core.catalog import Catalog
 from simshop_core.registry import Registry
 from simshop_core.specs import label as spec_label
@@ -76,7 +77,9 @@ def sidebar(registry: Registry) -> tuple[str, str, int] | None:
                 key=f"model:{recommender}",
                 help="The model the plugin ships, or a *.zip under ./models or ./runs.",
             )
-        seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="seed"))
+        seed = int(
+            st.number_input("Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="seed")
+        )
         st.divider()
         st.button(
             "Reload plugins",
@@ -242,10 +245,19 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
     left, right = st.columns(2)
     episodes = int(
         left.number_input(
-            "Visits per cell", min_value=1, value=100, step=10, key="compare_episodes"
+            "Visits per cell",
+            min_value=1,
+            max_value=MAX_EPISODES,
+            value=100,
+            step=10,
+            key="compare_episodes",
         )
     )
-    seed = int(right.number_input("Seed", min_value=0, value=0, step=1, key="compare_seed"))
+    seed = int(
+        right.number_input(
+            "Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="compare_seed"
+        )
+    )
     st.caption("The same numbers from the command line:")
     st.code(
         compare.cli_command(chosen_users, chosen, episodes, seed), language="bash", wrap_lines=True
