@@ -53,11 +53,15 @@ def is_int(value: Any) -> bool:
 
 
 def int_problem(value: Any, low: int, high: int | None = None) -> str | None:
-    """Why ``value`` is not an integer in [low, high] (None: it is)."""
+    """Why ``value`` is not an integer in [low, high] (None: it is); the reason says what is
+    accepted."""
+    wanted = (
+        f"an integer of at least {low:,}" if high is None else f"an integer in [{low:,}, {high:,}]"
+    )
     if not is_int(value):
-        return f"must be an integer, not {type(value).__name__}"
+        return f"must be {wanted}, not {type(value).__name__}"
     if value < low or (high is not None and value > high):
-        return f"must be at least {low:,}" if high is None else f"must lie in [{low:,}, {high:,}]"
+        return f"must be {wanted}"
     return None
 
 
