@@ -200,9 +200,10 @@ def test_sizes_and_seeds_are_checked_up_front_naming_the_argument(options, messa
         evaluate("popularity", ["cheap_seeker"], **{"episodes": 1, **options})
 
 
-def test_the_largest_seed_works_everywhere() -> None:
-    result = evaluate("popularity", ["cheap_seeker"], episodes=2, seed=2**32 - 1)
-    assert result.seed == 2**32 - 1
+def test_the_largest_seed_works_everywhere(tmp_path) -> None:
+    result = evaluate("popularity", ["cheap_seeker"], episodes=2, seed=np.uint32(2**32 - 1))
+    assert result.seed == 2**32 - 1 and type(result.seed) is int
+    assert json.loads(result.save(tmp_path / "r.json").read_text())["manifest"]["master_seed"]
     with pytest.raises(ValueError, match=r"seed=4294967296 must be"):
         cell_seeds(2**32, "cheap_seeker", "random")
 

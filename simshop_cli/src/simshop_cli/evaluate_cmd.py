@@ -65,10 +65,7 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
     help="Write a per-page log (Parquet, with propensities and the simulator's truth) into "
     "this new or empty folder.",
 )
-@jobs_option(
-    "Worker processes; the numbers are the same for any value. Cells of shoppers or "
-    "recommenders registered in this process only run here, alongside."
-)
+@jobs_option("Worker processes; the numbers are the same for any value.")
 def evaluate(
     recommenders: str,
     users: str,

@@ -35,6 +35,7 @@ __all__ = [
     "check_int",
     "check_seed",
     "int_problem",
+    "is_int",
     "real_problem",
 ]
 

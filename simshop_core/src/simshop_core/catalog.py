@@ -210,8 +210,8 @@ def generate_catalog(
     """The prototype's catalog, reproducibly: the same seed gives the same catalog.
 
     ``n_items`` lies in [1, `MAX_ITEMS`] (a million) and ``seed`` in [0, 2**32 - 1]."""
-    check_int("n_items", n_items, 1, MAX_ITEMS)
-    check_seed(seed)
+    n_items = check_int("n_items", n_items, 1, MAX_ITEMS)
+    seed = check_seed(seed)
     from faker import Faker  # imported here: only generation needs it
 
     rng = np.random.default_rng(seed)

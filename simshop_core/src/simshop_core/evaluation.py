@@ -313,9 +313,10 @@ def evaluate(
     of visits just finished. ``log``: a folder for the per-page log (DESIGN §10), which must
     not exist yet or be empty; it is written whole or not at all, one part file per cell.
     """
-    check_int("episodes", episodes, 1, MAX_EPISODES)
-    check_int("jobs", jobs, 1, MAX_JOBS)
-    check_seed(seed)
+    # Plain ints from here on (a NumPy integer would not go into the JSON manifest).
+    episodes = check_int("episodes", episodes, 1, MAX_EPISODES)
+    jobs = check_int("jobs", jobs, 1, MAX_JOBS)
+    seed = check_seed(seed)
     check_env_options(env_options or {}, exclude=("catalog", "users", "render_mode"))
     user_list = user_specs(users)
     specs = recommender_specs(recommenders)
