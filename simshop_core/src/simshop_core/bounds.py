@@ -9,8 +9,8 @@ bad value is one `ValueError` naming the argument, raised before any work starts
   stable-baselines3 calls when training — takes only 32 bits, so 32 bits is what every command
   can honour.
 - **Sizes** are bounded so that a run cannot die of a `MemoryError` half-way: a generated
-  catalog holds at most `MAX_ITEMS` products (~1.5 GB while Faker writes the names, a few
-  minutes); an evaluation cell keeps five 8-byte numbers per visit, so `MAX_EPISODES` visits
+  catalog holds at most `MAX_ITEMS` products (measured: 40 s and 1.6 GB peak for a million);
+  an evaluation cell keeps five 8-byte numbers per visit, so `MAX_EPISODES` visits
   are 40 MB per cell and worker; at most `MAX_JOBS` worker processes.
 """
 
