@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -266,3 +267,140 @@ def test_failed_save_leaves_no_partial_file(
         catalog.save(path)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
     assert path.read_bytes() == previous  # the old file is untouched
+
+
+# --- values the env cannot represent (issue 9) ---------------------------------------------
+
+# (column, value as written in a CSV, what the message says)
+UNREPRESENTABLE = [
+    ("price", "1e39", "outside [0.01, 10,000,000]"),  # inf as float32
+    ("price", "1e-320", "outside [0.01, 10,000,000]"),  # subnormal: 0 as float32
+    ("price", "0.001", "outside [0.01, 10,000,000]"),
+    ("price", "10000000.5", "outside [0.01, 10,000,000]"),
+    ("price", "inf", "not a finite number"),
+    ("popularity", "1e308", "outside [0, 1,000,000,000]"),
+    ("popularity", "1000000001", "outside [0, 1,000,000,000]"),
+    ("popularity", "-inf", "not a finite number"),
+    ("product_id", "12345678901234567890", "does not fit in 64 bits"),  # read as uint64
+    ("product_id", "9223372036854775808", "does not fit in 64 bits"),  # 2**63
+    ("product_id", "123456789012345678901234567", "does not fit in 64 bits"),  # read as float
+    ("product_id", "-7", "is negative"),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "what"), UNREPRESENTABLE, ids=[f"{c}={v}" for c, v, _ in UNREPRESENTABLE]
+)
+def test_values_the_env_cannot_represent_are_refused(
+    tmp_path: Path, column: str, value: str, what: str
+) -> None:
+    expected = rf"column '{column}', row 3: '{re.escape(value)}' .*{re.escape(what)}"
+    with pytest.raises(CatalogError, match=expected):
+        Catalog.load(bad_catalog(tmp_path, put(column, 2, value)))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "what"), UNREPRESENTABLE, ids=[f"{c}={v}" for c, v, _ in UNREPRESENTABLE]
+)
+def test_frames_are_checked_like_files(column: str, value: str, what: str) -> None:
+    frame = generate_catalog(5, seed=0).to_frame()
+    typed = float(value) if column != "product_id" or abs(float(value)) >= 2**64 else int(value)
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = typed
+    with pytest.raises(CatalogError, match=rf"column '{column}', row 2: .*{re.escape(what)}"):
+        Catalog.from_frame(frame)
+
+
+def test_a_message_is_one_line_naming_column_and_row(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog.load(bad_catalog(tmp_path, put("price", 4, "1e39")))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.endswith("column 'price', row 5: '1e39' is outside [0.01, 10,000,000]")
+
+
+def test_typed_parquet_values_are_checked(tmp_path: Path) -> None:
+    path = bad_catalog(tmp_path, put("popularity", 3, 1e308), suffix=".parquet")
+    with pytest.raises(CatalogError, match=r"column 'popularity', row 4: 1e\+308 is outside"):
+        Catalog.load(path)
+
+    def uint64_ids(frame: pd.DataFrame) -> None:
+        frame["product_id"] = np.arange(1, 6, dtype=np.uint64)
+        frame.loc[2, "product_id"] = np.uint64(2**64 - 1)
+
+    path = bad_catalog(tmp_path, uint64_ids, suffix=".parquet")
+    with pytest.raises(CatalogError, match=r"column 'product_id', row 3: .*64 bits"):
+        Catalog.load(path)
+
+
+def test_ids_that_a_float_column_may_have_rounded_are_refused(tmp_path: Path) -> None:
+    # One id written as "4.0" makes pandas read the column as floats, and 2**53 + 1 as 2**53.
+    def edit(frame: pd.DataFrame) -> None:
+        frame.loc[1, "product_id"] = str(2**53 + 1)
+        frame.loc[3, "product_id"] = "4.0"
+
+    with pytest.raises(CatalogError, match=r"row 2: '9007199254740993' cannot be read exactly"):
+        Catalog.load(bad_catalog(tmp_path, edit))
+
+
+def test_the_bounds_themselves_are_accepted_and_the_env_stays_finite(tmp_path: Path) -> None:
+    from simshop_core import ShopEnv
+
+    def extremes(frame: pd.DataFrame) -> None:
+        frame.loc[0, ["product_id", "price", "popularity"]] = [str(2**63 - 1), "0.01", "0"]
+        frame.loc[1, ["product_id", "price", "popularity"]] = ["0", "10000000", "1000000000"]
+
+    catalog = Catalog.load(bad_catalog(tmp_path, extremes))
+    assert catalog.columns["product_id"][0] == 2**63 - 1  # exact, not wrapped or rounded
+    assert "9223372036854775807" in catalog.save(tmp_path / "again.csv").read_text()
+    env = ShopEnv(catalog, users="all", num_candidates=5, slate_size=5)
+    for box in env.observation_space["candidates"].values():
+        assert np.all(np.isfinite(box.low)) and np.all(np.isfinite(box.high))
+    env.reset(seed=0)
+    for _ in range(30):  # every shopper model, on the extreme prices and popularities
+        observation, reward, terminated, truncated, _ = env.step(np.arange(5))
+        assert np.isfinite(reward)
+        assert env.observation_space.contains(observation)
+        if terminated or truncated:
+            env.reset()
+
+
+@pytest.mark.parametrize(
+    ("n_items", "what"),
+    [
+        (0, "n_items=0"),
+        (10**12, "n_items=1000000000000"),
+        (2.5, "n_items=2.5"),
+        (True, "n_items=True"),
+    ],
+)
+def test_generate_refuses_absurd_sizes_naming_n_items(n_items: object, what: str) -> None:
+    with pytest.raises(ValueError, match=rf"{what} must .*1,000,000"):
+        generate_catalog(n_items)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "3"])
+def test_generate_refuses_seeds_outside_the_one_range(seed: object) -> None:
+    with pytest.raises(ValueError, match=r"seed=.* must .*4,294,967,295"):
+        generate_catalog(5, seed=seed)  # type: ignore[arg-type]
+
+
+def test_generate_takes_the_largest_seed() -> None:
+    assert len(generate_catalog(3, seed=2**32 - 1)) == 3
+
+
+@pytest.mark.parametrize("value", ["1e39", "1e-320", "12345678901234567890"])
+def test_cli_validate_is_one_error_line(tmp_path: Path, value: str) -> None:
+    column = "product_id" if len(value) > 10 else "price"
+    path = bad_catalog(tmp_path, put(column, 2, value))
+    result = subprocess.run(
+        [sys.executable, "-m", "simshop_cli", "catalog", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: column {column!r}, row 3: {value!r} ")
+    assert "Traceback" not in result.stderr

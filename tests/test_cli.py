@@ -734,3 +734,91 @@ def test_run_folders_are_created_exclusively_never_shared(tmp_path) -> None:
         folders = list(pool.map(lambda _: _run_dir(tmp_path / "runs", "same"), range(16)))
     assert len(set(folders)) == 16 and all(f.is_dir() for f in folders)
     assert sorted(f.name for f in folders)[:2] == ["same", "same-10"]
+
+
+# --- one seed range, sizes checked up front (issue 9) ------------------------------------------
+
+
+def _options_named(name: str) -> list[tuple[tuple[str, ...], click.Parameter]]:
+    found = []
+    for path in all_command_paths():
+        command: Any = cli
+        for part in path:
+            command = command.commands[part]
+        found += [(path, p) for p in command.params if p.name == name]
+    return found
+
+
+def test_every_seed_option_takes_the_one_range():
+    from simshop_core import bounds
+
+    seeds = _options_named("seed")
+    assert {path for path, _ in seeds} >= {("catalog", "generate"), ("evaluate",), ("train",)}
+    for path, option in seeds:
+        assert isinstance(option.type, click.IntRange), path
+        assert (option.type.min, option.type.max) == (0, bounds.SEED_MAX), path
+
+
+def test_the_cli_ranges_are_cores():
+    from simshop_cli import options
+    from simshop_core import bounds
+
+    for name in ("SEED_MAX", "MAX_ITEMS", "MAX_EPISODES", "MAX_JOBS"):
+        assert getattr(options, name) == getattr(bounds, name), name
+
+
+SEED_COMMANDS = {
+    "catalog generate": ["catalog", "generate", "--output", "c.csv"],
+    "evaluate": ["evaluate", "--episodes", "1", "--output", "r.json"],
+    "train": ["train", "-r", "counting_trainer", "--timesteps", "5", "--output", "m.zip"],
+}
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "1.5", "x"])
+@pytest.mark.parametrize("command", SEED_COMMANDS)
+def test_a_seed_outside_the_range_is_one_line_naming_seed(
+    run, trainers, tmp_path, monkeypatch, command, seed
+):
+    monkeypatch.chdir(tmp_path)
+    line = assert_one_line_error(run(*SEED_COMMANDS[command], "--seed", seed), exit_code=2)
+    assert line.startswith("Error: Invalid value for '--seed'")
+    if seed.lstrip("-").isdigit():
+        assert "0<=x<=4294967295" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_seed_is_accepted(run, tmp_path):
+    path = tmp_path / "c.csv"
+    result = run("catalog", "generate", "--items", "5", "--seed", str(2**32 - 1), "-o", path)
+    assert result.exit_code == 0, result.output
+    assert Path(path).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "bound"),
+    [
+        (["catalog", "generate", "-o", "c.csv", "--items", "1000001"], "--items", "1<=x<=1000000"),
+        (["evaluate", "--episodes", "10000000"], "--episodes", "1<=x<=1000000"),
+        (["evaluate", "--episodes", "5", "--jobs", "65"], "--jobs", "1<=x<=64"),
+        (["evaluate", "--episodes", "5", "--jobs", "0"], "--jobs", "1<=x<=64"),
+        (
+            ["train", "-r", "counting_trainer", "--timesteps", "10000000001"],
+            "--timesteps",
+            "1<=x<=10000000000",
+        ),
+        (["train", "-r", "counting_trainer", "--envs", "257"], "--envs", "1<=x<=256"),
+        (
+            ["train", "-r", "counting_trainer", "--eval-episodes", "1000001"],
+            "--eval-episodes",
+            "0<=x<=1000000",
+        ),
+    ],
+)
+def test_absurd_sizes_are_refused_up_front_naming_the_option(
+    run, trainers, tmp_path, monkeypatch, args, option, bound
+):
+    monkeypatch.chdir(tmp_path)
+    line = assert_one_line_error(run(*args), exit_code=2)
+    assert f"Invalid value for '{option}'" in line and bound in line
+    assert list(tmp_path.iterdir()) == []  # nothing written, no run folder
+    assert CountingTrainer.trained_with == []

@@ -164,6 +164,54 @@ def test_invalid_options_say_which_and_why(options, message) -> None:
         ShopEnv(**options)
 
 
+NAN = float("nan")
+
+# Ill-typed or non-finite options (issue 9): one ValueError at construction, naming the option
+# (and a dataclass's field) and what it accepts.
+ILL_TYPED = [
+    ({"limits": {"pages": 1.5}}, r"limits\.pages=1\.5: must be an integer in \[1, "),
+    ({"limits": {"clicks": True}}, r"limits\.clicks=True: must be an integer .*not bool"),
+    ({"limits": {"buys": 10**12}}, r"limits\.buys=1000000000000: must be an integer in"),
+    ({"limits": [5]}, r"limits=\[5\]: want a dict with some of the keys buys, clicks"),
+    ({"reward_weights": {"ctr": NAN}}, r"reward_weights\.ctr=nan: must be a finite number"),
+    ({"reward_weights": {"btr": float("inf")}}, r"reward_weights\.btr=inf: must be a finite"),
+    ({"reward_weights": {"ctr": "3"}}, r"reward_weights\.ctr='3': must be a number, not str"),
+    ({"reward_weights": {"page": True}}, r"reward_weights\.page=True: must be a number"),
+    ({"reward_weights": {"utility": 1e300}}, r"reward_weights\.utility=1e\+300: must lie in"),
+    ({"reward_weights": 3}, r"reward_weights=3: want a dict"),
+    ({"click_model": "pbm", "examination": [NAN] * 5}, r"examination=\[nan.*want 5 probab"),
+    ({"click_model": "pbm", "examination": "abcde"}, r"examination='abcde': want 5"),
+    ({"visits_per_shopper": True}, r"visits_per_shopper=True: must be an integer"),
+    ({"visits_per_shopper": 10**10}, r"visits_per_shopper=10000000000: must not exceed"),
+    ({"n_last_clicks": 10**5}, r"n_last_clicks=100000: must not exceed 1000"),
+    ({"slate_size": 2.0}, r"slate_size=2\.0: must be an integer"),
+    ({"user_types": 5}, r"user_types=5: must be a list of names"),
+    ({"user_types": "cheap_seeker"}, r"user_types='cheap_seeker': must be a list of names"),
+    ({"vocabularies": {"brand": 5}}, r"vocabularies=.*must be a dict of lists of names"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), ILL_TYPED, ids=[str(o) for o, _ in ILL_TYPED])
+def test_ill_typed_options_are_one_value_error_naming_the_option(options, message) -> None:
+    with pytest.raises(ValueError, match=r"^invalid ShopEnv option " + message) as caught:
+        ShopEnv(users="cheap_seeker", **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_option_dataclasses_check_themselves() -> None:
+    from simshop_core.env import EpisodeLimits, RewardWeights
+
+    with pytest.raises(ValueError, match=r"invalid RewardWeights option ctr=nan: must be a finite"):
+        RewardWeights(ctr=NAN)
+    with pytest.raises(ValueError, match=r"invalid EpisodeLimits option pages=0: must be an int"):
+        EpisodeLimits(pages=0)
+    # Valid values of NumPy types are numbers too.
+    weights = RewardWeights(ctr=np.float32(2.5), btr=np.int64(4))
+    assert weights.page_reward(1, 1, 0.0, 0.0, 5, 1) == pytest.approx(2.5 / 5 + 4 / 5 - 0.1)
+    env = ShopEnv(users="cheap_seeker", limits={"pages": np.int64(3)}, reward_weights=weights)
+    assert env.limits.pages == 3 and env.reward_weights is weights
+
+
 def test_step_before_reset_and_after_the_end_is_an_error() -> None:
     env = ShopEnv(users="cheap_seeker")
     with pytest.raises(RuntimeError, match="reset"):

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from simshop_cli.main import cli
-from simshop_core import Recommender, generate_catalog
+from simshop_core import Recommender, User, generate_catalog, hookimpl
 from simshop_core.env import ShopEnv
 from simshop_core.evaluation import Oracle, cell_seeds, clustered_ci, evaluate
 
@@ -171,3 +176,141 @@ def test_evaluate_bad_input_is_one_line(tmp_path, monkeypatch, args, code, messa
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# --- sizes, seeds, in-process plugins and Ctrl-C (issue 9) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"episodes": 0}, r"episodes=0 must be an integer in \[1, 1,000,000\]"),
+        ({"episodes": 10**9}, r"episodes=1000000000 must be an integer in \[1, 1,000,000\]"),
+        ({"episodes": 2.5}, r"episodes=2\.5 must be an integer in .*not float"),
+        ({"episodes": True}, r"episodes=True must be an integer in .*not bool"),
+        ({"jobs": 0}, r"jobs=0 must be an integer in \[1, 64\]"),
+        ({"jobs": 1000}, r"jobs=1000 must be an integer in \[1, 64\]"),
+        ({"seed": -1}, r"seed=-1 must be an integer in \[0, 4,294,967,295\]"),
+        ({"seed": 2**32}, r"seed=4294967296 must be an integer in \[0, 4,294,967,295\]"),
+        ({"seed": "7"}, r"seed='7' must be an integer in .*not str"),
+    ],
+)
+def test_sizes_and_seeds_are_checked_up_front_naming_the_argument(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        evaluate("popularity", ["cheap_seeker"], **{"episodes": 1, **options})
+
+
+def test_the_largest_seed_works_everywhere(tmp_path) -> None:
+    result = evaluate("popularity", ["cheap_seeker"], episodes=2, seed=np.uint32(2**32 - 1))
+    assert result.seed == 2**32 - 1 and type(result.seed) is int
+    assert json.loads(result.save(tmp_path / "r.json").read_text())["manifest"]["master_seed"]
+    with pytest.raises(ValueError, match=r"seed=4294967296 must be"):
+        cell_seeds(2**32, "cheap_seeker", "random")
+
+
+class InProcessShopper(User):
+    """A shopper registered in-process only: a spawned worker's registry does not have it."""
+
+    name = "in_process_shopper"
+    description = "likes cheap items, registered by a test"
+
+    def __init__(self, click_threshold: float = 0.4, buy_threshold: float = 0.7) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items, rng):
+        return np.clip(20.0 / (20.0 + items["price"]) + rng.uniform(-0.05, 0.05, len(items)), 0, 1)
+
+
+class InProcessPlugin:
+    @hookimpl
+    def register_users(self, register):
+        register(InProcessShopper)
+
+    @hookimpl
+    def register_recommenders(self, register):
+        register(Cheapest)
+
+
+class ShapeAware(Recommender):
+    """Shows a slate that depends on the length of the shopper one-hot: its numbers change if a
+    worker builds the env with another shopper vocabulary than this process."""
+
+    name = "shape_aware"
+
+    def recommend(self, observation, k):
+        n = len(observation["candidates"]["price"])
+        return (np.arange(k) + 7 * len(observation["user_type"])) % n
+
+
+def test_jobs_runs_in_process_plugins_here_with_the_jobs_1_numbers(register_plugin, catalog):
+    register_plugin(InProcessPlugin(), "test-in-process")
+
+    class Local(Cheapest):  # defined in a function: cannot be pickled to a worker
+        name = "local_cheapest"
+
+    recommenders = ["test_cheapest", "popularity", Local(), ShapeAware()]
+    users = ["in_process_shopper", "cheap_seeker", "in_process_shopper:click_threshold=0.3"]
+    one = evaluate(recommenders, users, episodes=25, seed=4, catalog=catalog, jobs=1)
+    two = evaluate(recommenders, users, episodes=25, seed=4, catalog=catalog, jobs=2)
+    assert one.records() == two.records()
+    assert len(two.cells) == 3 * 6  # oracle, random and the four
+    assert two.cell("in_process_shopper", "test_cheapest").normalised_score > 0.5
+
+
+def test_only_cells_a_worker_cannot_rebuild_stay_here(register_plugin) -> None:
+    from simshop_core.evaluation import _Cell, _needs_this_process
+
+    register_plugin(InProcessPlugin(), "test-in-process")
+
+    def cell(user, recommender):
+        return _Cell(user, recommender, "label", 1, 0, 0, {})
+
+    class Local(Cheapest):
+        name = "local_cheapest"
+
+    assert not _needs_this_process(cell("cheap_seeker", "popularity"))
+    assert not _needs_this_process(cell("cheap_seeker:pivot=30", "oracle"))
+    assert not _needs_this_process(cell("cheap_seeker", ShapeAware()))
+    assert _needs_this_process(cell("in_process_shopper", "popularity"))
+    assert _needs_this_process(cell("in_process_shopper:click_threshold=0.3", "random"))
+    assert _needs_this_process(cell("cheap_seeker", "test_cheapest"))
+    assert _needs_this_process(cell("cheap_seeker", Local()))
+
+
+def _interrupt_evaluate(tmp_path, jobs: int) -> subprocess.CompletedProcess:
+    """Start `simshop evaluate --jobs JOBS` with a log and an output file, wait until every
+    worker (or the one process) is inside a cell, then send SIGINT to the whole process group,
+    as a terminal's Ctrl-C does."""
+    out, log = tmp_path / "results.json", tmp_path / "log"
+    args = [sys.executable, "-m", "simshop_cli", "evaluate", "-r", "popularity"]
+    args += ["-u", "cheap_seeker", "--episodes", "1000000", "--jobs", str(jobs)]
+    args += ["--output", str(out), "--log", str(log)]
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # A cell opens its part file (hidden, in the log's hidden temporary folder) first.
+        while len(list(tmp_path.glob(".*/.part-*"))) < jobs:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "evaluate did not start its cells"
+            time.sleep(0.05)
+        time.sleep(0.5)  # well inside the rollout
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_exits_130_with_one_line_and_no_files(tmp_path, jobs) -> None:
+    result = _interrupt_evaluate(tmp_path, jobs)
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr  # neither ours nor a worker's
+    assert [line for line in result.stderr.splitlines() if line.strip()] == ["Interrupted"]
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no results file, no log, no temporary folder

@@ -62,9 +62,9 @@ utilities = st.one_of(
     st.none(),
     st.just(_raise),
     st.just(lambda n: np.full(n, 0.5)),  # a good one, so some runs succeed
-    st.builds(lambda v: (lambda n: np.full(n, v)), floats),
-    st.builds(lambda v, d: (lambda n: np.full(max(n + d, 0), 0.5)), floats, st.integers(-2, 2)),
-    st.builds(lambda n: (lambda _: np.zeros(n, dtype=np.int64)), st.integers(0, 6)),
+    st.builds(lambda v: lambda n: np.full(n, v), floats),
+    st.builds(lambda v, d: lambda n: np.full(max(n + d, 0), 0.5), floats, st.integers(-2, 2)),
+    st.builds(lambda n: lambda _: np.zeros(n, dtype=np.int64), st.integers(0, 6)),
     st.lists(floats, max_size=6),
     st.text(max_size=3),
 )

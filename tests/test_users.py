@@ -171,6 +171,13 @@ def test_brand_lover_draws_fixed_weights_from_its_preference_seed() -> None:
     assert BrandLover(brand_weights={"BrandA": 1.0}).color_weights == user.color_weights
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**64, 0.5])
+def test_brand_lover_preference_seed_takes_the_one_seed_range(seed: object) -> None:
+    with pytest.raises(ValueError, match=r"preference_seed=.* must be an integer in \[0, 4,294"):
+        BrandLover(preference_seed=seed)  # type: ignore[arg-type]
+    assert BrandLover(preference_seed=2**32 - 1).brand_weights
+
+
 # --- contract: reproducible, looks without touching ---------------------------------------
 
 

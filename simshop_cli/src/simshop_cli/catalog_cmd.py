@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from simshop_cli.options import seed_option, suffix_check
+from simshop_cli.options import MAX_ITEMS, seed_option, suffix_check
 
 if TYPE_CHECKING:
     from simshop_core.catalog import Catalog
@@ -30,7 +30,7 @@ def catalog() -> None:
 @click.option(
     "--items",
     "n_items",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_ITEMS),
     default=250,
     show_default=True,
     help="Number of products.",

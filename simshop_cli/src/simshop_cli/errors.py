@@ -14,6 +14,7 @@ from typing import IO, Any
 import click
 
 DEBUG_ENV = "SIMSHOP_DEBUG"
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for "stopped by SIGINT"
 
 
 class OneLineUsageError(click.UsageError):

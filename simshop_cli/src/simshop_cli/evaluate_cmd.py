@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from simshop_cli.options import (
+    MAX_EPISODES,
     catalog_option,
     env_option_option,
+    jobs_option,
     seed_option,
     suffix_check,
     users_option,
@@ -32,7 +34,7 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
 @users_option("Comma-separated shopper specs (e.g. cheap_seeker:pivot=30), or 'all'.")
 @click.option(
     "--episodes",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_EPISODES),
     default=500,
     show_default=True,
     help="Visits per (shopper, recommender) cell.",
@@ -63,14 +65,7 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
     help="Write a per-page log (Parquet, with propensities and the simulator's truth) into "
     "this new or empty folder.",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes; the numbers are the same for any value.",
-)
+@jobs_option("Worker processes; the numbers are the same for any value.")
 def evaluate(
     recommenders: str,
     users: str,

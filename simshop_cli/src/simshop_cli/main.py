@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from simshop_cli.catalog_cmd import catalog
-from simshop_cli.errors import one_line_usage_error, to_click_exception
+from simshop_cli.errors import INTERRUPTED_EXIT_CODE, one_line_usage_error, to_click_exception
 from simshop_cli.evaluate_cmd import evaluate
 from simshop_cli.plugins_cmd import list_plugins
 from simshop_cli.train_cmd import train
@@ -49,6 +49,11 @@ class SimshopGroup(click.Group):
     def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: one line and the shell's code for SIGINT, not click's "Aborted!" and 1.
+            # Files are written whole or not at all, so nothing is left half-written.
+            click.echo("Interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT_CODE) from None
         except click.UsageError as exc:
             raise one_line_usage_error(exc) from exc
         except click.ClickException:

@@ -10,6 +10,19 @@ import click
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
+# The ranges of simshop_core.bounds, repeated so that `simshop --help` need not import core
+# (tests/test_cli.py keeps them equal). Sizes are bounded so that no run dies of a
+# MemoryError half-way; one seed range for every command.
+SEED_MAX = 2**32 - 1
+MAX_ITEMS = 1_000_000
+MAX_EPISODES = 1_000_000
+MAX_JOBS = 64
+#: train only: far beyond any real run (a month at a few thousand steps/s), far from int64.
+MAX_TIMESTEPS = 10**10
+#: train only: envs stepped in one process; each keeps a rollout buffer and catalog-sized
+#: exposure counts, and more than this gains nothing on one core.
+MAX_ENVS = 256
+
 
 def suffix_check(*suffixes: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     """A click callback that accepts a path (or None) only with one of ``suffixes``."""
@@ -32,7 +45,16 @@ def users_option(help: str) -> Callable[[Any], Any]:
 
 
 def seed_option(help: str = "Random seed.") -> Callable[[Any], Any]:
-    return click.option("--seed", type=int, default=0, show_default=True, help=help)
+    """``--seed``, the same range for every command: 0 … 2**32 - 1."""
+    return click.option(
+        "--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True, help=help
+    )
+
+
+def jobs_option(help: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(1, MAX_JOBS), default=1, show_default=True, help=help
+    )
 
 
 catalog_option = click.option(

@@ -36,7 +36,7 @@ def list_plugins(as_json: bool) -> None:
 
     report = plugin_report(load_registry(warn_errors=False))
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report, indent=2, allow_nan=False))  # standard JSON, no NaN
     else:
         _print_tables(report)
 

@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from simshop_cli.options import (
+    MAX_ENVS,
+    MAX_EPISODES,
+    MAX_TIMESTEPS,
     catalog_option,
     env_option_option,
     seed_option,
@@ -59,7 +62,7 @@ _FORMATS = {
 @users_option("Comma-separated shopper models to train against, or 'all'.")
 @click.option(
     "--timesteps",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_TIMESTEPS),
     default=1_000_000,
     show_default=True,
     help="Total environment steps; with --resume, training continues up to this total.",
@@ -76,7 +79,7 @@ _FORMATS = {
 @click.option(
     "--envs",
     "n_envs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_ENVS),
     default=None,
     help="Environments stepped side by side in this process (default: the recommender's "
     "own; ppo: 16).",
@@ -98,7 +101,7 @@ _FORMATS = {
 )
 @click.option(
     "--eval-episodes",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_EPISODES),
     default=200,
     show_default=True,
     help="Visits per (shopper, recommender) cell in the final comparison; 0 skips it.",

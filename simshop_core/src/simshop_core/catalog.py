@@ -1,5 +1,17 @@
 """The product catalog: generated reproducibly, saved and loaded as CSV or Parquet, validated,
-and held in memory as NumPy columns so that `Items` views and env steps are cheap."""
+and held in memory as NumPy columns so that `Items` views and env steps are cheap.
+
+Validation accepts only values the env can represent (its observations are float32 with
+finite bounds taken from the catalog), and names the row and column of the first that is not:
+
+- ``product_id``: an integer in [0, 2**63 - 1] (int64), unique. Negative ids are refused: an
+  id is a label, and a negative one is almost always a 64-bit id that another tool wrapped.
+- ``price``: in [`PRICE_MIN`, `PRICE_MAX`] = [0.01, 10,000,000] — a cent to ten million,
+  so that no subnormal or zero price divides a utility into infinity and no price overflows
+  float32.
+- ``quality_score``: in [0, 1]. ``popularity``: in [0, `POPULARITY_MAX`] = [0, 1e9].
+- ``release_date``: a date no later than the reference date.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simshop_core.bounds import MAX_ITEMS, check_int, check_seed
 from simshop_core.files import atomic_path
 from simshop_core.items import Items
 
@@ -41,6 +54,12 @@ REQUIRED_COLUMNS = (
     "release_date",
 )
 FILE_FORMATS = (".csv", ".parquet")
+PRICE_MIN = 0.01
+PRICE_MAX = 10_000_000.0
+POPULARITY_MAX = 1e9
+PRODUCT_ID_MAX = 2**63 - 1
+#: Past this, a float64 no longer holds every integer: an id read as a float may have changed.
+_EXACT_FLOAT_INT = 2**53
 
 
 class CatalogError(ValueError):
@@ -188,9 +207,11 @@ def _as_int_if_integral(values: np.ndarray) -> np.ndarray:
 def generate_catalog(
     n_items: int = 250, seed: int = 0, reference_date: dt.date = DEFAULT_REFERENCE_DATE
 ) -> Catalog:
-    """The prototype's catalog, reproducibly: the same seed gives the same catalog."""
-    if n_items < 1:
-        raise ValueError(f"n_items must be at least 1, got {n_items}")
+    """The prototype's catalog, reproducibly: the same seed gives the same catalog.
+
+    ``n_items`` lies in [1, `MAX_ITEMS`] (a million) and ``seed`` in [0, 2**32 - 1]."""
+    n_items = check_int("n_items", n_items, 1, MAX_ITEMS)
+    seed = check_seed(seed)
     from faker import Faker  # imported here: only generation needs it
 
     rng = np.random.default_rng(seed)
@@ -261,14 +282,17 @@ def validate_frame(raw: pd.DataFrame) -> tuple[pd.DataFrame, dt.date]:
     out["popularity"] = _parse_numeric(raw, "popularity")
     out["release_date"] = _parse_dates(raw, "release_date")
 
-    _check(out, "price", out["price"] <= 0, "must be positive")
+    _check(raw, "price", out["price"] <= 0, "must be positive")
+    _check_range(raw, out, "price", PRICE_MIN, PRICE_MAX)
     _check(
-        out,
+        raw,
         "quality_score",
         (out["quality_score"] < 0) | (out["quality_score"] > 1),
         "must be within [0, 1]",
     )
-    _check(out, "popularity", out["popularity"] < 0, "must not be negative")
+    _check(raw, "popularity", out["popularity"] < 0, "must not be negative")
+    _check_range(raw, out, "popularity", 0, POPULARITY_MAX)
+    _check(raw, "product_id", out["product_id"] < 0, "is negative; ids lie in [0, 2**63 - 1]")
     duplicated = out["product_id"].duplicated(keep="first")
     _check(out, "product_id", duplicated, "is a duplicate of an earlier row")
 
@@ -292,11 +316,20 @@ def _bad_row(mask: pd.Series | np.ndarray) -> int | None:
 
 
 def _check(frame: pd.DataFrame, column: str, mask: pd.Series, what: str) -> None:
+    """The first row where ``mask`` holds is an error, showing ``frame``'s value (the raw one:
+    '1e39' as the file has it, not 1e+39)."""
     row = _bad_row(mask)
     if row is not None:
         value = frame[column].iloc[row]
         value = value.item() if hasattr(value, "item") else value  # -3.0, not np.float64(-3.0)
         raise CatalogError(f"column {column!r}, row {row + 1}: {value!r} {what}")
+
+
+def _check_range(
+    raw: pd.DataFrame, out: pd.DataFrame, column: str, low: float, high: float
+) -> None:
+    values = out[column]
+    _check(raw, column, (values < low) | (values > high), f"is outside [{low:g}, {high:,.0f}]")
 
 
 def _is_blank(series: pd.Series) -> np.ndarray:
@@ -325,13 +358,29 @@ def _parse_numeric(raw: pd.DataFrame, column: str, integer: bool = False) -> pd.
             f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not a finite number"
         )
     if integer:
+        return _as_int64(source, values, column)
+    return values.astype(np.float64)
+
+
+def _as_int64(source: pd.Series, values: pd.Series, column: str) -> pd.Series:
+    """Parsed integers as int64, refusing what int64 cannot hold exactly: fractions, values
+    past 2**63 - 1 (pandas reads a 20-digit id as uint64, which int64 would wrap negative)
+    and, in a column read as floats, values from 2**53 on, which a float may have rounded."""
+    raw = source.to_frame(column)
+    too_big = "does not fit in 64 bits; ids lie in [0, 2**63 - 1]"
+    if values.dtype.kind == "f":
         row = _bad_row(values != np.round(values))
         if row is not None:
             raise CatalogError(
                 f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not an integer"
             )
-        return values.astype(np.int64)
-    return values.astype(np.float64)
+        _check(raw, column, values.abs() >= 2.0**63, too_big)
+        inexact = values.abs() >= _EXACT_FLOAT_INT
+        why = "cannot be read exactly because the column holds non-integer text (2.0, 1e3)"
+        _check(raw, column, inexact, f"{why}; write every value as a plain integer")
+    elif values.dtype.kind == "u":
+        _check(raw, column, values > np.uint64(PRODUCT_ID_MAX), too_big)
+    return values.astype(np.int64)
 
 
 def _parse_dates(raw: pd.DataFrame, column: str) -> pd.Series:

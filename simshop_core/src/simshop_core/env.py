@@ -18,6 +18,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from simshop_core.bounds import OptionError
 from simshop_core.catalog import CATEGORICAL_COLUMNS, Catalog, load_catalog
 from simshop_core.click_models import CLICK_MODELS, check_examination, make_click_model
 from simshop_core.items import Items
@@ -35,9 +36,11 @@ from simshop_core.registry import blame, describe_exception, get_registry, make_
 from simshop_core.reward import RewardWeights
 from simshop_core.spaces import SlateSpace, check_slate
 from simshop_core.user import Reaction, User
-from simshop_core.visit import EpisodeLimits, Visit
+from simshop_core.visit import MAX_LIMIT, EpisodeLimits, Visit
 
 CandidatePool = Literal["shopper", "session", "page"]
+#: The longest click history an observation holds.
+MAX_LAST_CLICKS = 1000
 
 __all__ = ["OTHER", "EpisodeLimits", "RewardWeights", "ShopEnv", "SlateSpace"]
 
@@ -141,8 +144,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         n_items = len(self.catalog)
         _require_int("num_candidates", num_candidates, 1, n_items, f"the catalog's {n_items}")
         _require_int("slate_size", slate_size, 1, num_candidates, "num_candidates")
-        _require_int("n_last_clicks", n_last_clicks, 1)
-        _require_int("visits_per_shopper", visits_per_shopper, 1)
+        # The history's masks take n_last_clicks² bytes; visits × pages bounds an exposure count.
+        _require_int("n_last_clicks", n_last_clicks, 1, MAX_LAST_CLICKS)
+        _require_int("visits_per_shopper", visits_per_shopper, 1, MAX_LIMIT)
         _require(
             candidate_pool in ("shopper", "session", "page"),
             "candidate_pool",
@@ -172,13 +176,12 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
         self.reward_weights = _options(RewardWeights, reward_weights, "reward_weights")
         self.limits = _options(EpisodeLimits, limits, "limits")
-        for f in fields(EpisodeLimits):
-            _require_int(f"limits.{f.name}", getattr(self.limits, f.name), 1)
         self.render_mode = render_mode
 
         self.shoppers, self.shopper_names = _resolve_users(users)
         if user_types is None:
             user_types = _default_user_types(users, self.shopper_names)
+        _require(_is_names(user_types), "user_types", user_types, "must be a list of names")
         self.user_types = user_type_vocabulary(user_types)
         self._type_index = np.array(
             [self._type_slot(name) for name in self.shopper_names], dtype=np.int64
@@ -190,6 +193,13 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             for m in range(n_last_clicks + 1)
         ]
 
+        _require(
+            vocabularies is None
+            or (isinstance(vocabularies, dict) and all(map(_is_names, vocabularies.values()))),
+            "vocabularies",
+            vocabularies,
+            f"must be a dict of lists of names, keyed by {', '.join(CATEGORICAL_COLUMNS)}",
+        )
         self.vocabularies = {
             c: list(vocabularies[c])
             if vocabularies and c in vocabularies
@@ -542,18 +552,35 @@ def _require_int(
         _require(value <= high, name, value, f"must not exceed {high_name or high}")
 
 
+def _is_names(value: Any) -> bool:
+    """A sequence of strings (a single string is not a list of names)."""
+    is_sequence = isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    return is_sequence and all(isinstance(v, str) for v in value)
+
+
 def _options(cls: type, value: Any, name: str) -> Any:
+    """A dataclass option (`RewardWeights`, `EpisodeLimits`) from None, itself or a dict; its
+    ``__post_init__`` checks the values, and a bad one is named as ``name.key``."""
     if value is None:
         return cls()
     if isinstance(value, cls):
         return value
-    known = {f.name for f in fields(cls)}
-    if not isinstance(value, dict) or not set(value) <= known:
-        extra = sorted(set(value) - known) if isinstance(value, dict) else value
+    known = sorted(f.name for f in fields(cls))
+    if not isinstance(value, dict):
         raise ValueError(
-            f"invalid ShopEnv option {name}: unknown key(s) {extra}; known: {sorted(known)}"
+            f"invalid ShopEnv option {name}={value!r}: want a dict with some of the keys "
+            f"{', '.join(known)}, or a {cls.__name__}"
         )
-    return cls(**value)
+    extra = sorted(map(str, set(value) - set(known)))
+    if extra:
+        raise ValueError(
+            f"invalid ShopEnv option {name}: unknown key(s) {', '.join(extra)}; "
+            f"known: {', '.join(known)}"
+        )
+    try:
+        return cls(**value)
+    except OptionError as exc:
+        raise OptionError("ShopEnv", f"{name}.{exc.option}", exc.value, exc.why) from None
 
 
 def _resolve_users(users: str | Sequence[str | User] | User) -> tuple[list[User], list[str]]:

@@ -10,19 +10,22 @@ numbers do not depend on the cells before it either.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
@@ -114,9 +117,13 @@ class EvaluationResult:
         return sorted({c.recommender for c in self.cells})
 
     def records(self) -> list[dict[str, Any]]:
-        """One dict per cell; an unavailable number (NaN) is None, as JSON's null."""
+        """One dict per cell; an unavailable number (NaN, or an infinity) is None, as JSON's
+        null: results files are standard JSON."""
         return [
-            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(c).items()}
+            {
+                k: None if isinstance(v, float) and not math.isfinite(v) else v
+                for k, v in asdict(c).items()
+            }
             for c in self.cells
         ]
 
@@ -146,6 +153,7 @@ class EvaluationResult:
 
 def cell_seeds(seed: int, user: str, recommender: str) -> tuple[int, int]:
     """(env seed, recommender seed) for a cell: from the master seed and the labels only."""
+    check_seed(seed)
     env_seq = np.random.SeedSequence(seed, spawn_key=(_name_key(user),))
     rec_seq = np.random.SeedSequence(seed, spawn_key=(_name_key(user), _name_key(recommender)))
     return int(env_seq.generate_state(1, np.uint64)[0]), int(
@@ -323,10 +331,10 @@ def evaluate(
     of visits just finished. ``log``: a folder for the per-page log (DESIGN §10), which must
     not exist yet or be empty; it is written whole or not at all, one part file per cell.
     """
-    if not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an integer of at least 1, got {episodes!r}")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer of at least 1, got {jobs!r}")
+    # Plain ints from here on (a NumPy integer would not go into the JSON manifest).
+    episodes = check_int("episodes", episodes, 1, MAX_EPISODES)
+    jobs = check_int("jobs", jobs, 1, MAX_JOBS)
+    seed = check_seed(seed)
     check_env_options(env_options or {}, exclude=("catalog", "users", "render_mode"))
     user_list = user_specs(users)
     specs = recommender_specs(recommenders)
@@ -340,13 +348,16 @@ def evaluate(
     options = merged_env_options(list(built.values()), env_options)
     catalog = load_catalog(catalog)
     ShopEnv(catalog, users=user_list, **options)  # bad options fail now, not in a worker
+    # The shopper vocabulary of this process's registry, pinned: a worker's registry lacks
+    # shoppers registered in-process, and its default vocabulary would differ.
+    cell_options = {"user_types": sorted(get_registry().users), **options}
     cells = []
     for user in user_list:
         for label, spec in sorted(specs.items()):
             env_seed, rec_seed = cell_seeds(seed, user, label)
             # A worker process builds its own from the spec.
             use = built.get(label, spec) if jobs == 1 or not isinstance(spec, str) else spec
-            cells.append(_Cell(user, use, label, episodes, env_seed, rec_seed, options))
+            cells.append(_Cell(user, use, label, episodes, env_seed, rec_seed, cell_options))
 
     notes = [] if RANDOM in specs else [NO_RANDOM_NOTE]
     manifest = run_manifest(
@@ -381,34 +392,128 @@ def _run_cells(
     progress: Callable[[int], None] | None,
     parts: list[_LogPart | None],
 ) -> tuple[list[CellResult], list[CellFailure]]:
-    """Every cell's result; a cell whose plugin misbehaves is a failure, and the others
-    still run."""
-    results: list[CellResult] = []
+    """Every cell's result, in the order of ``cells``, and the cells that failed: a cell whose
+    plugin misbehaves is a failure (named), and the others still run. With ``jobs > 1`` the
+    cells go to spawned workers, except those a worker cannot rebuild (`_needs_this_process`):
+    those run here meanwhile, with the same seeds, so the numbers are those of ``jobs=1``."""
+    tick = (lambda: progress(1)) if progress else None
+    here = [i for i, cell in enumerate(cells) if jobs == 1 or _needs_this_process(cell)]
+    away = [i for i in range(len(cells)) if i not in set(here)]
+    results: list[CellResult | None] = [None] * len(cells)
     failures: list[CellFailure] = []
-    pairs = list(zip(cells, parts, strict=True))
-    if jobs == 1:
-        tick = (lambda: progress(1)) if progress else None
-        for cell, part in pairs:
+
+    def failed(i: int, exc: PluginError) -> None:
+        failures.append(CellFailure(cells[i].user, cells[i].label, str(exc)))
+
+    with _worker_pool(min(jobs, len(away))) as submit:
+        futures = {submit(run_cell, cells[i], catalog, None, parts[i]): i for i in away}
+        for i in here:
             try:
-                results.append(run_cell(cell, catalog, tick, part))
+                results[i] = run_cell(cells[i], catalog, tick, parts[i])
             except PluginError as exc:
-                failures.append(CellFailure(cell.user, cell.label, str(exc)))
-        return results, failures
+                failed(i, exc)
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except PluginError as exc:
+                failed(i, exc)
+            if progress:
+                progress(cells[i].episodes)
+    failures.sort(key=lambda f: (f.user, f.recommender))
+    return [r for r in results if r is not None], failures
+
+
+def _needs_this_process(cell: _Cell) -> bool:
+    """A cell a spawned worker cannot rebuild: its shopper or recommender is registered in
+    this process only (no entry point, so a worker's registry lacks it), or its recommender
+    instance cannot be pickled to a worker."""
+    registry = get_registry()
+    if registry.get("user", parse_spec(cell.user).name).distribution is None:
+        return True
+    if isinstance(cell.recommender, Recommender):
+        return not _picklable(cell.recommender)
+    name = parse_spec(cell.recommender).name
+    return name != ORACLE and registry.get("recommender", name).distribution is None
+
+
+def _picklable(recommender: Recommender) -> bool:
+    """Whether a worker can rebuild ``recommender``: it pickles, and its class is importable
+    there (not defined in an interactive session's ``__main__``)."""
+    import pickle
+    import sys
+
+    module = type(recommender).__module__
+    if module == "__main__" and not hasattr(sys.modules.get("__main__"), "__file__"):
+        return False
+    try:
+        pickle.dumps(recommender)
+    except Exception:  # any failure to pickle means "run it here"
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _worker_pool(workers: int) -> Iterator[Callable[..., Future[Any]]]:
+    """Yield ``submit`` for a pool of ``workers`` spawned processes (none: nothing to submit).
+
+    Ctrl-C belongs to this process alone: the workers start with SIGINT blocked (they inherit
+    the mask while they are spawned, so not even their start-up prints a traceback), and on
+    any exception here — KeyboardInterrupt included — they are terminated and joined before
+    it propagates, so no worker outlives the run or writes to a log being cleaned up.
+    """
+    if workers < 1:
+        yield _no_submit
+        return
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # safe with torch's threads
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_cell, cell, catalog, None, part): cell for cell, part in pairs}
-        for future in as_completed(futures):
-            cell = futures[future]
-            try:
-                results.append(future.result())
-            except PluginError as exc:
-                failures.append(CellFailure(cell.user, cell.label, str(exc)))
-            if progress:
-                progress(cell.episodes)
-    failures.sort(key=lambda f: (f.user, f.recommender))
-    return results, failures
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+
+    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        # submit spawns the workers; an interrupt meanwhile is delivered once unblocked.
+        blocked = _block_sigint()
+        try:
+            return pool.submit(fn, *args)
+        finally:
+            _restore_sigint(blocked)
+
+    try:
+        yield submit
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _no_submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    raise RuntimeError("no worker processes were started")
+
+
+def _block_sigint() -> Any:
+    if not hasattr(signal, "pthread_sigmask"):  # Windows has no signal masks
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now: cancel what has not started, terminate what has. ``_processes``
+    is private, but the executor has no public way to stop a running task (before 3.14)."""
+    blocked = _block_sigint()  # a second Ctrl-C must not cut the clean-up short
+    try:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        _restore_sigint(blocked)
 
 
 def user_specs(users: str | Sequence[str]) -> list[str]:

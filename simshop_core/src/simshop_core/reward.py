@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from simshop_core.bounds import OptionError, real_problem
+
+#: A weight's largest magnitude: far beyond any sensible weighting, and small enough that a
+#: visit's summed reward stays finite.
+MAX_WEIGHT = 1e6
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,15 @@ class RewardWeights:
     repeat: float = 0.1
     no_click: float = 0.1
     page: float = 0.1
+
+    def __post_init__(self) -> None:
+        # NaN, inf, "3" or True would make every reward wrong (or fail a step later): refuse
+        # them here, where the option is named.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            why = real_problem(value, MAX_WEIGHT)
+            if why is not None:
+                raise OptionError("RewardWeights", f.name, value, why)
 
     def page_reward(
         self, clicks: int, buys: int, utility_sum: float, repeat_sum: float, k: int, page: int

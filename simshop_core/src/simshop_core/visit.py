@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from simshop_core.bounds import OptionError, int_problem
+
+#: Every limit's largest value: far beyond a real visit, and small enough that the
+#: observation's bounds (pages × slate size, visits × pages) stay well inside int64.
+MAX_LIMIT = 10**9
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,13 @@ class EpisodeLimits:
     no_click_pages: int = 3
     clicks: int = 10
     buys: int = 10
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            why = int_problem(value, 1, MAX_LIMIT)
+            if why is not None:
+                raise OptionError("EpisodeLimits", f.name, value, why)
 
 
 class Visit:

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 import simshop_core
+from simshop_core.bounds import MAX_EPISODES, SEED_MAX
 from simshop_core.catalog import Catalog
 from simshop_core.registry import Registry
 from simshop_ui import cards, choices, compare, training
@@ -105,7 +106,9 @@ def sidebar(registry: Registry) -> Choice | None:
             )
         recommender_params = parameters_input("recommender", recommender, registry)
         click_model = click_model_input("click_model")
-        seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="seed"))
+        seed = int(
+            st.number_input("Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="seed")
+        )
         st.divider()
         st.button(
             "Reload plugins",
@@ -320,7 +323,17 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
     left, middle, right = st.columns(3)
     episodes = int(
         left.number_input(
-            "Visits per cell", min_value=1, value=100, step=10, key="compare_episodes"
+            "Visits per cell",
+            min_value=1,
+            max_value=MAX_EPISODES,
+            value=100,
+            step=10,
+            key="compare_episodes",
+        )
+    )
+    seed = int(
+        right.number_input(
+            "Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="compare_seed"
         )
     )
     seed = int(middle.number_input("Seed", min_value=0, value=0, step=1, key="compare_seed"))

@@ -8,6 +8,7 @@ from itertools import repeat
 import numpy as np
 
 from simshop_core import Items, User
+from simshop_core.bounds import check_seed
 
 BRAND_SHARE = 0.7  # how much the brand counts; the colour gets the rest
 COLOR_SHARE = 0.3
@@ -38,6 +39,7 @@ class BrandLover(User):
         super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
         if not noise >= 0:
             raise ValueError(f"noise must be non-negative, got {noise}")
+        check_seed(preference_seed, "preference_seed")  # the one seed range, named
         if brand_weights is None or color_weights is None:
             # Imported here: the catalog module pulls in pandas, which listing plugins avoids.
             from simshop_core.catalog import BRANDS, COLORS

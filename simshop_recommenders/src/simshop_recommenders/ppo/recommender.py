@@ -362,6 +362,7 @@ class PPORecommender(Trainable):
                 "settings": asdict(settings),
                 "normalisation": stats,
             }
+            metadata_json(self._metadata)  # a value JSON cannot hold fails now, not at a save
             folder = Path(run_dir) if run_dir is not None else None
             writers = [MetricsWriter(on_metrics)] if on_metrics is not None else []
             logger = make_logger(folder, log_formats if folder else (), writers)
@@ -436,12 +437,20 @@ class PPORecommender(Trainable):
             with tmp.open("wb") as handle:
                 model.save(handle)
             with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2))
+                archive.writestr(METADATA_NAME, metadata_json(metadata))
         self._metadata = metadata
         return path
 
 
 # --- metadata and compatibility ------------------------------------------------------------
+
+
+def metadata_json(metadata: dict[str, Any]) -> str:
+    """The metadata as standard JSON (no NaN or Infinity, which other readers refuse)."""
+    try:
+        return json.dumps(metadata, indent=2, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the model metadata cannot be saved as standard JSON: {exc}") from None
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
