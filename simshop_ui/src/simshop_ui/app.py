@@ -332,11 +332,10 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
         )
     )
     seed = int(
-        right.number_input(
+        middle.number_input(
             "Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="compare_seed"
         )
     )
-    seed = int(middle.number_input("Seed", min_value=0, value=0, step=1, key="compare_seed"))
     with right:
         env_options = choices.env_options(click_model_input("compare_click_model"))
     try:
