@@ -179,3 +179,50 @@ def test_a_failing_cell_is_reported_and_the_others_still_run(catalog, tmp_path) 
         assert len(list((tmp_path / "l").glob("part-*.parquet"))) == 3  # the cells that ran
     finally:
         get_plugin_manager().unregister(name="bad-plugin")
+
+
+def test_a_plugin_that_cannot_be_built_fails_only_its_own_cells(catalog) -> None:
+    from simshop_core import hookimpl
+    from simshop_core.plugins import get_plugin_manager
+
+    class NeedsArgument(User):
+        name = "needs_argument"
+
+        def __init__(self, mood: str) -> None:
+            super().__init__(click_threshold=0.5, buy_threshold=0.8)
+
+        def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+            return np.zeros(len(items))
+
+    class Stubborn(Recommender):
+        name = "stubborn"
+
+        def __init__(self, mood: str) -> None:
+            pass
+
+        def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+            return np.arange(k)
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_users(register):
+            register(NeedsArgument)
+
+        @staticmethod
+        @hookimpl
+        def register_recommenders(register):
+            register(Stubborn)
+
+    get_plugin_manager().register(Plugin, name="needy-plugin")
+    try:
+        result = evaluate(
+            "stubborn,popularity", ["needs_argument", "cheap_seeker"], episodes=3, catalog=catalog
+        )
+    finally:
+        get_plugin_manager().unregister(name="needy-plugin")
+    ran = {(c.user, c.recommender) for c in result.cells}
+    assert ran == {("cheap_seeker", r) for r in ("oracle", "popularity", "random")}
+    failed = {(f.user, f.recommender): f.error for f in result.failures}
+    assert len(failed) == 5  # stubborn for both shoppers, and every needs_argument cell
+    assert all("__init__ raised TypeError" in e and "needy-plugin" in e for e in failed.values())

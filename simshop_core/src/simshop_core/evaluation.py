@@ -29,13 +29,15 @@ from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
+from simshop_core.items import Items
 from simshop_core.oracle import ORACLE, Oracle
-from simshop_core.plugins import PluginError
+from simshop_core.plugins import PluginError, PluginRuntimeError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.rollout import Page, rollout
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.user import User
 
 RANDOM = "random"
 RESULT_FORMATS = (".csv", ".json")
@@ -287,6 +289,18 @@ class _PageLog:
         self.part.close()
 
 
+class _OptionsProbe(User):
+    """The shopper `evaluate` checks the env options with (it never plays)."""
+
+    name = "options_probe"
+
+    def __init__(self) -> None:
+        super().__init__(click_threshold=0.5, buy_threshold=0.8)
+
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        return np.full(len(items), 0.5)
+
+
 def is_learner(recommender: Recommender) -> bool:
     """A recommender that learns while it plays: it overrides `Recommender.update`."""
     return type(recommender).update is not Recommender.update
@@ -340,20 +354,31 @@ def evaluate(
     specs = recommender_specs(recommenders)
     # Built once here: trained models say which env they need (their env_options), and a
     # saved model is loaded once per process; every cell plays a fresh copy.
-    built = {
-        label: spec if isinstance(spec, Recommender) else make_recommender(spec)
-        for label, spec in specs.items()
-        if label != ORACLE
-    }
+    built: dict[str, Recommender] = {}
+    broken: dict[str, str] = {}  # a plugin that cannot even be built fails its cells only
+    for label, spec in specs.items():
+        if label == ORACLE:
+            continue
+        try:
+            built[label] = spec if isinstance(spec, Recommender) else make_recommender(spec)
+        except PluginRuntimeError as exc:
+            broken[label] = str(exc)
     options = merged_env_options(list(built.values()), env_options)
     catalog = load_catalog(catalog)
-    ShopEnv(catalog, users=user_list, **options)  # bad options fail now, not in a worker
+    # Bad options fail now, not in a worker; a probe shopper, so that one broken shopper
+    # plugin fails its own cells rather than the whole run.
+    ShopEnv(catalog, users=[_OptionsProbe()], **{"user_types": [], **options})
     # The shopper vocabulary of this process's registry, pinned: a worker's registry lacks
     # shoppers registered in-process, and its default vocabulary would differ.
     cell_options = {"user_types": sorted(get_registry().users), **options}
     cells = []
+    failures = [
+        CellFailure(user, label, error) for user in user_list for label, error in broken.items()
+    ]
     for user in user_list:
         for label, spec in sorted(specs.items()):
+            if label in broken:
+                continue
             env_seed, rec_seed = cell_seeds(seed, user, label)
             # A worker process builds its own from the spec.
             use = built.get(label, spec) if jobs == 1 or not isinstance(spec, str) else spec
@@ -369,7 +394,7 @@ def evaluate(
         catalog=catalog,
     )
     if log is None:
-        results, failures = _run_cells(cells, catalog, jobs, progress, [None] * len(cells))
+        results, failed = _run_cells(cells, catalog, jobs, progress, [None] * len(cells))
     else:
         from simshop_core.logs import LogWriter, check_log_target
 
@@ -381,7 +406,8 @@ def evaluate(
                 _LogPart(writer.part_path(i), run_id, seed, writer.metadata)
                 for i in range(len(cells))
             ]
-            results, failures = _run_cells(cells, catalog, jobs, progress, parts)
+            results, failed = _run_cells(cells, catalog, jobs, progress, parts)
+    failures = sorted([*failures, *failed], key=lambda f: (f.user, f.recommender))
     return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes, failures)
 
 
