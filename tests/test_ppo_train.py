@@ -90,7 +90,10 @@ def test_saved_model_carries_its_metadata(trained: tuple[Path, Path]) -> None:
 
 def test_load_gives_the_same_recommendations(trained: tuple[Path, Path]) -> None:
     path, _ = trained
-    first, second = PPORecommender.load(path), make_recommender(f"ppo:{path}")
+    first, second = (
+        PPORecommender.load(path, mode="greedy"),
+        make_recommender(f"ppo:{path}:mode=greedy"),
+    )
     assert first.num_timesteps == 512
     observation = an_observation()
     slate = first.recommend(observation, 5)
@@ -102,7 +105,7 @@ def test_load_gives_the_same_recommendations(trained: tuple[Path, Path]) -> None
 
 def test_sampling_mode_draws_from_the_reset_rng(trained: tuple[Path, Path]) -> None:
     recommender = PPORecommender.load(trained[0])
-    recommender.deterministic = False
+    assert recommender.mode == "sample" and not recommender.deterministic  # the default
     observation = an_observation()
     recommender.reset(np.random.default_rng(5))
     first = [recommender.recommend(observation, 5).tolist() for _ in range(5)]
@@ -347,6 +350,7 @@ def test_the_default_model_loads_on_first_use() -> None:
     options = recommender.env_options
     assert options["num_candidates"] == 50 and options["slate_size"] == 5
     assert recommender.num_timesteps > 0
+    recommender.reset(np.random.default_rng(0))  # the default mode samples from this rng
     assert len(recommender.recommend(an_observation(), 5)) == 5
 
 

@@ -682,7 +682,7 @@ def test_ppo_greedy_mode_has_no_propensities(ppo_setup: Any) -> None:
     from simshop_recommenders.ppo import PPORecommender
 
     rec, observations = ppo_setup
-    greedy = PPORecommender()
+    greedy = PPORecommender(mode="greedy")
     greedy._model, greedy._metadata = rec._model, rec._metadata  # share the loaded model
     assert greedy.mode == "greedy" and greedy.deterministic
     greedy.reset(np.random.default_rng(0))

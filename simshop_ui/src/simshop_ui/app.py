@@ -317,7 +317,7 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
     typed = right.text_input(
         "More recommenders",
         key="compare_typed_recommenders",
-        placeholder="popularity:explore=0.1, ppo:mode=sample",
+        placeholder="popularity:explore=0.1, ppo:mode=greedy",
         help=spec_help,
     )
     left, middle, right = st.columns(3)

@@ -3,7 +3,7 @@
 The numbers are `evaluate`'s own (nothing is recomputed here), so they equal what
 ``simshop evaluate`` prints for the same shoppers, recommenders, episodes, seed and env
 options. Besides the dropdowns' choices the page takes typed specs
-(``popularity:explore=0.1, ppo:mode=sample``).
+(``popularity:explore=0.1, ppo:mode=greedy``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ TABLE_COLUMNS = (
 
 
 def typed_specs(text: str) -> list[str]:
-    """``"popularity:explore=0.1, ppo:mode=sample"`` → the specs, each checked for syntax
+    """``"popularity:explore=0.1, ppo:mode=greedy"`` → the specs, each checked for syntax
     (a one-line ValueError); commas separate them, as in ``--recommenders``."""
     specs = [part.strip() for part in text.split(",") if part.strip()]
     for spec in specs:

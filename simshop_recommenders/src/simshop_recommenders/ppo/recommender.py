@@ -70,9 +70,12 @@ class PPORecommender(Trainable):
     log_format_requires: ClassVar[Mapping[str, tuple[str, ...]]] = {"tensorboard": ("tensorboard",)}
     install = "pip install 'simshop-recommenders[ppo]'"
 
-    def __init__(self, *, mode: str = "greedy") -> None:
-        """``mode="greedy"``: show the k highest scores (deterministic, no propensities);
-        ``"sample"``: draw a Plackett–Luce slate from the reset rng (it has propensities)."""
+    def __init__(self, *, mode: str = "sample") -> None:
+        """``mode="sample"`` (default): draw the Plackett–Luce slate from the reset rng — the
+        policy PPO trained, and it has propensities, so its logs serve off-policy evaluation;
+        ``"greedy"``: show the k highest scores (deterministic, no propensities). Greedy
+        decoding is not the trained policy: it repeats the same items where the sampled
+        policy varies them, and scores lower (see the README's figures)."""
         if mode not in ("greedy", "sample"):
             raise ValueError(f"ppo mode must be 'greedy' or 'sample', got {mode!r}")
         self.mode = mode
