@@ -109,7 +109,7 @@ class PPORecommender(Trainable):
             model = PPO.load(path, device="cpu")
         except Exception as exc:  # SB3 raises anything from KeyError to pickle errors
             raise ValueError(
-                f"{path}: cannot load the PPO model ({type(exc).__name__}: {_first_line(exc)})"
+                f"{path}: cannot load the PPO model ({describe_exception(exc)})"
             ) from exc
         _check_consistent(path, model, metadata)
         self._model, self._metadata, self._path = model, metadata, path
@@ -598,8 +598,3 @@ def _core_version() -> str:
     from simshop_core import __version__
 
     return __version__
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
