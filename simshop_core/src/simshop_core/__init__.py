@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from simshop_core.hookspecs import hookimpl
-from simshop_core.items import Items
+from simshop_core.items import ItemBatch, Items
 from simshop_core.plugins import (
     LoadError,
     PluginError,
@@ -42,6 +42,8 @@ _LAZY = {
     "generate_catalog": "simshop_core.catalog",
     "load_catalog": "simshop_core.catalog",
     "ShopEnv": "simshop_core.env",
+    "ShopVectorEnv": "simshop_core.vector_env",
+    "Population": "simshop_core.population",
     "SlateSpace": "simshop_core.spaces",
     "EpsilonMixture": "simshop_core.propensity",
     "evaluate": "simshop_core.evaluation",
@@ -52,8 +54,10 @@ if TYPE_CHECKING:
     from simshop_core.catalog import Catalog, CatalogError, generate_catalog, load_catalog
     from simshop_core.env import ShopEnv
     from simshop_core.evaluation import EvaluationResult, evaluate
+    from simshop_core.population import Population
     from simshop_core.propensity import EpsilonMixture
     from simshop_core.spaces import SlateSpace
+    from simshop_core.vector_env import ShopVectorEnv
 
 
 def __getattr__(name: str) -> Any:
@@ -66,7 +70,11 @@ def _register_env() -> None:
     from gymnasium.envs.registration import register, registry
 
     if ENV_ID not in registry:
-        register(id=ENV_ID, entry_point="simshop_core.env:ShopEnv")
+        register(
+            id=ENV_ID,
+            entry_point="simshop_core.env:ShopEnv",
+            vector_entry_point="simshop_core.vector_env:ShopVectorEnv",
+        )
 
 
 _register_env()
@@ -78,15 +86,18 @@ __all__ = [
     "EpsilonMixture",
     "EvaluationResult",
     "Feedback",
+    "ItemBatch",
     "Items",
     "LoadError",
     "MissingDependencyError",
     "PluginError",
     "PluginRuntimeError",
+    "Population",
     "Propensities",
     "Reaction",
     "Recommender",
     "ShopEnv",
+    "ShopVectorEnv",
     "SlateSpace",
     "TrainResult",
     "Trainable",

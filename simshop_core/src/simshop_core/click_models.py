@@ -29,7 +29,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from simshop_core.items import Items
-from simshop_core.user import Reaction, User, threshold_rule
+from simshop_core.user import Reaction, User
 
 ClickModelName = Literal["threshold", "pbm", "cascade"]
 CLICK_MODELS: tuple[str, ...] = ("threshold", "pbm", "cascade")
@@ -55,6 +55,28 @@ class PageOutcome(NamedTuple):
 #: boundary where a plugin's numbers are let in.
 UtilityFn = Callable[[User, Items, np.random.Generator], np.ndarray]
 ReactFn = Callable[[User, Items, np.random.Generator], Reaction]
+#: The slate's utilities, asked only when a click model needs them.
+Utility = Callable[[], np.ndarray]
+
+
+#: ``draws(columns)``: the page's uniforms at those columns (j: examining position j,
+#: k + j: buying at position j).
+Draws = Callable[[list[int]], list[float]]
+
+
+def _buys(user: User, utility: np.ndarray, clicked: np.ndarray, draws: Draws, k: int) -> np.ndarray:
+    """The threshold rule's buys: a clicked item is bought with a chance rising linearly
+    from 0 at the click threshold to 1 at the buy threshold (no clip needed: a clicked item's
+    chance is >= 0, and a uniform draw is below any value >= 1). Draws are asked for the
+    clicked positions only: the others cannot be bought."""
+    bought = np.zeros(k, dtype=bool)
+    where = np.flatnonzero(clicked).tolist()
+    if where:
+        low, span = user.click_threshold, user.buy_threshold - user.click_threshold
+        listed = utility.tolist()
+        for j, draw in zip(where, draws([k + j for j in where]), strict=True):
+            bought[j] = draw < ((listed[j] - low) / span if span > 0 else 1.0)
+    return bought
 
 
 class ClickModel:
@@ -67,12 +89,27 @@ class ClickModel:
         self._utility = utility
         self._react = react
         self._ones = np.ones(slate_size)
+        self._positions = list(range(slate_size))
 
-    def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
+    def outcome(
+        self,
+        user: User,
+        items: Items,
+        rng: np.random.Generator | None,
+        draws: Draws,
+        u: Utility,
+    ) -> PageOutcome:
+        """The page, for a shopper that keeps the default `User.react`: ``u()`` gives the
+        slate's utilities and ``draws(columns)`` the page's uniforms (column j < k: examining
+        position j; k + j: buying at position j), asked only where needed. A shopper that
+        overrides ``react`` reacts with ``rng``."""
         if type(user).react is User.react:
-            u = self._utility(user, items, rng)
-            clicked, bought = threshold_rule(u, user.click_threshold, user.buy_threshold, rng)
-            return PageOutcome(clicked, bought, u, self._ones.copy(), clicked.astype(np.float64))
+            utility = u()
+            clicked = utility >= user.click_threshold
+            bought = _buys(user, utility, clicked, draws, self.k)
+            return PageOutcome(
+                clicked, bought, utility, self._ones.copy(), clicked.astype(np.float64)
+            )
         reaction = self._react(user, items, rng)
         u = reaction.utility
         attractive = (u >= user.click_threshold).astype(np.float64)
@@ -95,19 +132,22 @@ class PositionBased(ClickModel):
         super().__init__(slate_size, utility, react)
         self.examination = np.asarray(examination, dtype=np.float64)[:slate_size]
 
-    def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
+    def outcome(
+        self,
+        user: User,
+        items: Items,
+        rng: np.random.Generator | None,
+        draws: Draws,
+        u: Utility,
+    ) -> PageOutcome:
         e, k = self.examination, self.k
         if type(user).react is User.react:
-            u = self._utility(user, items, rng)
-            # The threshold rule on the examined positions, with one draw for examination
-            # and one for buying per position, in a single call (this is every step's cost).
-            draws = rng.random(2 * k)
-            attractive = u >= user.click_threshold
-            clicked = attractive & (draws[:k] < e)
-            span = user.buy_threshold - user.click_threshold
-            p_buy = (u - user.click_threshold) / span if span > 0 else attractive
-            bought = clicked & (draws[k:] < p_buy)
-            return PageOutcome(clicked, bought, u, e.copy(), e * attractive)
+            utility = u()
+            # The threshold rule on the examined positions.
+            attractive = utility >= user.click_threshold
+            clicked = attractive & (np.array(draws(self._positions)) < e)
+            bought = _buys(user, utility, clicked, draws, k)
+            return PageOutcome(clicked, bought, utility, e.copy(), e * attractive)
         u = self._truth(user, items, rng)
         examined = rng.random(k) < e
         clicked = np.zeros(k, dtype=bool)
@@ -128,14 +168,21 @@ class Cascade(ClickModel):
 
     name = "cascade"
 
-    def outcome(self, user: User, items: Items, rng: np.random.Generator) -> PageOutcome:
+    def outcome(
+        self,
+        user: User,
+        items: Items,
+        rng: np.random.Generator | None,
+        draws: Draws,
+        u: Utility,
+    ) -> PageOutcome:
         k = self.k
         clicked = np.zeros(k, dtype=bool)
         bought = np.zeros(k, dtype=bool)
         threshold = user.click_threshold
         first: int | None = None  # the position clicked: the scan stops there
         if type(user).react is User.react:
-            u = self._utility(user, items, rng)
+            u = u()
             # Plain floats: scanning five values is cheaper than any array operation.
             listed = u.tolist()
             first = next((i for i, v in enumerate(listed) if v >= threshold), None)
@@ -143,7 +190,7 @@ class Cascade(ClickModel):
                 clicked[first] = True
                 span = user.buy_threshold - threshold
                 p_buy = (listed[first] - threshold) / span if span > 0 else 1.0
-                bought[first] = rng.random() < p_buy
+                bought[first] = draws([k + first])[0] < p_buy
         else:
             u = self._truth(user, items, rng)
             for i in range(k):
@@ -202,3 +249,44 @@ def check_examination(examination: Sequence[float] | None, slate_size: int) -> n
             "probabilities in (0, 1], one per slate position, top first"
         )
     return e[:slate_size].copy()
+
+
+def batch_outcome(
+    name: str,
+    utility: np.ndarray,
+    click_threshold: np.ndarray | float,
+    buy_threshold: np.ndarray | float,
+    draws: np.ndarray,
+    examination: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Clicks, buys, ``examine_prob`` and ``click_prob`` of N pages at once, for shoppers
+    that keep the default `User.react`: ``utility`` is (N, k), the thresholds scalars or
+    (N, 1), ``draws`` the page's uniforms — (N, 2k) for pbm (examination, then buying, by
+    position), else (N, k) for buying. Element by element the same arithmetic as the
+    per-page `ClickModel.outcome`, so the numbers are equal."""
+    n, k = utility.shape
+    attractive = utility >= click_threshold
+    span = np.asarray(buy_threshold - click_threshold, dtype=np.float64)
+    if span.ndim == 0 and span > 0:
+        p_buy = (utility - click_threshold) / span
+    else:  # a zero span: a click is a buy
+        p_buy = np.where(span > 0, (utility - click_threshold) / np.where(span > 0, span, 1.0), 1.0)
+    buy_draws = draws[:, -k:]
+    if name == "pbm":
+        assert examination is not None
+        clicked = attractive & (draws[:, :k] < examination)
+        examine = np.broadcast_to(examination, (n, k)).copy()
+        click_prob = examination * attractive
+    elif name == "cascade":
+        hit = attractive.any(axis=1)
+        first = np.where(hit, attractive.argmax(axis=1), k)  # k: no click, all examined
+        positions = np.arange(k)
+        clicked = positions == first[:, None]
+        examine = (positions <= np.minimum(first, k - 1)[:, None]).astype(np.float64)
+        click_prob = clicked.astype(np.float64)
+    else:
+        clicked = attractive
+        examine = np.ones((n, k))
+        click_prob = clicked.astype(np.float64)
+    bought = clicked & (buy_draws < p_buy)
+    return clicked, bought, examine, click_prob

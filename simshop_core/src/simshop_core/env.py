@@ -9,7 +9,7 @@ together. A step is a handful of vectorised operations on the slate (no pandas).
 
 from __future__ import annotations
 
-import copy
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import fields
@@ -21,7 +21,7 @@ import numpy as np
 from simshop_core.bounds import OptionError
 from simshop_core.catalog import CATEGORICAL_COLUMNS, Catalog, load_catalog
 from simshop_core.click_models import CLICK_MODELS, check_examination, make_click_model
-from simshop_core.items import Items
+from simshop_core.items import ItemBatch, Items
 from simshop_core.observation import (
     OTHER,
     TIMES_SHOWN,
@@ -35,7 +35,15 @@ from simshop_core.plugins import PluginRuntimeError
 from simshop_core.registry import blame, describe_exception, get_registry, make_user
 from simshop_core.reward import RewardWeights
 from simshop_core.spaces import SlateSpace, check_slate
-from simshop_core.user import Reaction, User
+from simshop_core.streams import (
+    BatchRandom,
+    Purpose,
+    seeds,
+    shopper_keys,
+    small_uniforms,
+    uniforms,
+)
+from simshop_core.user import Reaction, User, has_batch_form
 from simshop_core.visit import MAX_LIMIT, EpisodeLimits, Visit
 
 CandidatePool = Literal["shopper", "session", "page"]
@@ -86,9 +94,12 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     ## Starting state
 
-    ``reset(seed=s)`` brings a new shopper and fixes everything that follows; a plain
-    ``reset()`` starts the same shopper's next visit (a new shopper once their visits are
-    used up, or with ``options={"new_shopper": True}``).
+    ``reset(seed=s)`` brings shopper 0 of seed ``s`` and fixes everything that follows; a
+    plain ``reset()`` starts the same shopper's next visit (the next shopper once their
+    visits are used up, or with ``options={"new_shopper": True}``);
+    ``options={"shopper": i}`` brings shopper i. Randomness is per shopper
+    (`simshop_core.streams`): shopper i of seed s lives the same visits here as in the
+    population engine (`ShopPopulation`), given the same slates.
 
     ## Episode end
 
@@ -226,8 +237,12 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             click_model, self.slate_size, _checked_utility, _checked_react, examination
         )
 
-        self._shopper_count = 0
+        self._batch = [has_batch_form(user) for user in self.shoppers]
+        self._master: int | None = None  # the master seed of the shoppers' streams
+        self._next_shopper = 0
         self._shopper_id = 0
+        self._key = np.zeros(1, dtype=np.uint64)
+        self._pages_seen = 0  # the shopper's page counter (their streams' position)
         self._shopper: User | None = None
         self._shopper_slot = 0
         self._visits_left = 0
@@ -280,9 +295,14 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         up their visits brings a new shopper."""
         super().reset(seed=seed)
         if seed is not None:
-            self._shopper_count = 0  # same seed, same trajectory, shopper ids included
+            self._master, self._next_shopper = int(seed), 0
+        elif self._master is None:
+            self._master = int(self.np_random.integers(2**63))  # unseeded: a random run
         new_shopper = seed is not None or self._visits_left <= 0 or self._shopper is None
         if options and options.get("new_shopper"):
+            new_shopper = True
+        if options and "shopper" in options:
+            self._next_shopper = _shopper_index(options["shopper"])
             new_shopper = True
         if new_shopper:
             self._new_shopper()
@@ -296,15 +316,15 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         return self._observation(), self._info()
 
     def _new_shopper(self) -> None:
-        rng = self.np_random
-        self._shopper_slot = int(rng.integers(len(self.shoppers)))
+        index = self._next_shopper
+        self._next_shopper += 1
+        self._key = key = shopper_keys(self._master or 0, index)
+        self._pages_seen = 0
+        arrival = uniforms(key, 0, Purpose.ARRIVAL, _ARRIVAL_COLUMNS)[0]
+        self._shopper_slot = int(arrival[0] * len(self.shoppers))
         self._shopper = self.shoppers[self._shopper_slot]
-        try:
-            self._shopper.reset(rng)
-        except Exception as exc:
-            raise blame(self._shopper, "reset", f"raised {describe_exception(exc)}") from exc
-        self._shopper_count += 1
-        self._shopper_id = self._shopper_count
+        reset_shopper(self._shopper, int(seeds(key, 0, Purpose.ARRIVAL)[0]))
+        self._shopper_id = index + 1
         self._visits_left = self.visits_per_shopper
         self._visit = Visit(0, self.limits)
         self._shown = np.zeros(len(self.catalog), dtype=np.int64)
@@ -320,13 +340,39 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._draw_candidates()
 
     def _draw_candidates(self) -> None:
-        pool = self.np_random.choice(len(self.catalog), self.num_candidates, replace=False)
+        pool = draw_pools(self._key, self._pages_seen, len(self.catalog), self.num_candidates)[0]
         self._pool = pool
         # take(axis=1) is ~3x cheaper than [:, pool] fancy indexing on small selections.
         self._candidate_int = self._int_table.take(pool, axis=1)
         self._candidate_int[TIMES_SHOWN] = self._shown[pool]
         self._candidate_shown = self._candidate_int[TIMES_SHOWN]  # kept up to date by step
         self._candidate_float = self._float_table.take(pool, axis=1)
+
+    def _click_draws(self, columns: list[int]) -> list[float]:
+        """This page's click draws at ``columns`` (j: examining position j; k + j: buying
+        at position j), made only where the click model needs them."""
+        return small_uniforms(self._key, self._pages_seen, Purpose.CLICK, columns)
+
+    def _utility(self, rows: np.ndarray, columns: np.ndarray, times_shown: np.ndarray) -> Any:
+        """The current shopper's utility for the catalog ``rows`` (candidate indices
+        ``columns``) on this page: its batch form with this page's streams, else `utility`
+        with a `Generator` seeded from them."""
+        user = self._shopper
+        assert user is not None
+        if self._batch[self._shopper_slot]:
+            items = ItemBatch(self._columns, rows[None], times_shown[None], self._item_codes)
+            rng = BatchRandom(self._key, np.array([self._pages_seen]), columns[None])
+            return checked_batch_utility(user, items, rng)[0]
+        return _checked_utility(user, Items(self._columns, rows, times_shown), self._plugin_rng())
+
+    def _plugin_rng(self) -> np.random.Generator:
+        """The `Generator` a per-shopper model draws from on this page."""
+        return np.random.default_rng(seeds(self._key, self._pages_seen, Purpose.PLUGIN)[0])
+
+    @functools.cached_property
+    def _item_codes(self) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+        """Codes of the catalog's categorical columns, for `ItemBatch` (made on first use)."""
+        return item_codes(self.catalog)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._done:
@@ -336,7 +382,14 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         times_shown = self._shown[rows]  # this shopper's exposures before this page
         repeats = self._shown_this_visit[rows]
         items = Items(self._columns, rows, times_shown)
-        page = self._click.outcome(self._shopper, items, self.np_random)
+        page = self._click.outcome(
+            self._shopper,
+            items,
+            self._plugin_rng() if type(self._shopper).react is not User.react else None,
+            self._click_draws,
+            lambda: self._utility(rows, slate, times_shown),
+        )
+        self._pages_seen += 1
         # Slate items are distinct, so fancy-index assignment counts each once.
         self._shown[rows] = seen = times_shown + 1
         self._candidate_shown[slate] = seen  # a row view: 1-D scatter, ~4x cheaper than 2-D
@@ -396,12 +449,14 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         return self._pool.copy()
 
     def true_utility(self) -> np.ndarray:
-        """The current shopper's utility for every candidate, asked with a copy of the env's
-        RNG so that the session is not disturbed (the oracle's view)."""
+        """The current shopper's utility for every candidate on this page, without disturbing
+        the session (the oracle's view). For a model with a batch form it is exactly the
+        utility an item will have if it is shown: an item's noise is keyed by the shopper,
+        the page and the item."""
         if self._shopper is None:
             raise RuntimeError("call reset() first")
-        rng = copy.deepcopy(self.np_random)
-        return _checked_utility(self._shopper, self.candidate_items(), rng)
+        pool = self._pool
+        return self._utility(pool, np.arange(len(pool)), self._shown[pool])
 
     def render_page(self) -> str:
         """The last page as readable text: slate, clicks, buys and reward."""
@@ -477,7 +532,75 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         }
 
 
+# --- randomness shared with the population engine ----------------------------------------
+
+#: Arrival draws: column 0 picks the shopper's type (column 1 is reserved).
+_ARRIVAL_COLUMNS = np.arange(2)
+
+
+def draw_pools(keys: np.ndarray, counters: np.ndarray | int, n_items: int, m: int) -> np.ndarray:
+    """Each shopper's candidate pool: ``m`` distinct catalog rows, (len(keys), m), in a
+    uniformly random order (the ``m`` smallest of one uniform per catalog row, ordered)."""
+    u = uniforms(keys, counters, Purpose.POOL, np.arange(n_items))
+    if m < n_items:
+        picked = np.argpartition(u, m - 1, axis=1)[:, :m]
+    else:
+        picked = np.broadcast_to(np.arange(n_items), u.shape)
+    order = np.argsort(np.take_along_axis(u, picked, axis=1), axis=1)
+    return np.take_along_axis(picked, order, axis=1)
+
+
+def item_codes(catalog: Catalog) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    """Every categorical column's codes and vocabulary, for `ItemBatch`."""
+    return {c: (catalog.codes(c), tuple(catalog.vocabulary(c))) for c in CATEGORICAL_COLUMNS}
+
+
+def reset_shopper(user: User, seed: int) -> None:
+    """``user.reset`` with a `Generator` from the shopper's arrival stream, for a model that
+    keeps memory of its own (the base `reset` does nothing, so it is not called)."""
+    if type(user).reset is User.reset:
+        return
+    try:
+        user.reset(np.random.default_rng(seed))
+    except Exception as exc:
+        raise blame(user, "reset", f"raised {describe_exception(exc)}") from exc
+
+
+def _shopper_index(value: Any) -> int:
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0
+    if not ok:
+        raise ValueError(f"reset option shopper={value!r}: want a shopper index >= 0")
+    return int(value)
+
+
 # --- the boundary where a shopper plugin's code is called -----------------------------------
+
+
+def checked_batch_utility(user: User, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+    """``user.batch_utility``, checked: an (N, k) float array in [0, 1]."""
+    try:
+        values = user.batch_utility(items, rng)
+    except Exception as exc:
+        raise blame(user, "batch_utility", f"raised {describe_exception(exc)}") from exc
+    shape = items.shape
+    if type(values) is not np.ndarray or values.dtype != np.float64:
+        try:
+            values = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise blame(user, "batch_utility", "returned values that are not numbers") from None
+    if values.shape != shape:
+        raise blame(user, "batch_utility", f"returned shape {values.shape} for {shape} items")
+    # NaN fails both comparisons, so this also refuses NaN. (On one shopper's few items,
+    # min/max of a list cost a fraction of two array reductions.)
+    listed = values.ravel().tolist() if values.size <= 64 else values
+    if (
+        not (min(listed) >= 0.0 and max(listed) <= 1.0)
+        if values.size <= 64
+        else not (values.min() >= 0.0 and values.max() <= 1.0)
+    ):
+        bad = values[~((values >= 0.0) & (values <= 1.0))][0]
+        raise blame(user, "batch_utility", f"returned {bad!r}; utilities must lie in [0, 1]")
+    return values
 
 
 def _checked_utility(user: User, items: Items, rng: np.random.Generator) -> np.ndarray:

@@ -75,3 +75,63 @@ class Items:
         columns = {key: np.asarray(value) for key, value in data.items() if key != "times_shown"}
         times = data.get("times_shown")
         return cls(columns, None, None if times is None else np.asarray(times, dtype=np.int64))
+
+
+class ItemBatch:
+    """The items of N shoppers at once, for a shopper model's batch form: ``items["price"]``
+    is an (N, k) array, row i holding shopper i's items. ``codes("brand")`` gives integer
+    codes into ``vocabulary("brand")``, which a model can turn into numbers with one lookup
+    table instead of a dict lookup per item."""
+
+    __slots__ = ("_codes", "_columns", "_rows", "_times_shown")
+
+    def __init__(
+        self,
+        columns: Mapping[str, np.ndarray],
+        rows: np.ndarray,
+        times_shown: np.ndarray,
+        codes: Mapping[str, tuple[np.ndarray, tuple[str, ...]]],
+    ) -> None:
+        self._columns = columns
+        self._rows = rows  # (N, k) catalog rows
+        self._times_shown = times_shown
+        self._codes = codes
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column == "times_shown":
+            return self._times_shown.copy()
+        try:
+            values = self._columns[column]
+        except KeyError:
+            raise KeyError(
+                f"ItemBatch has no column {column!r}; columns: {', '.join(self.columns)}"
+            ) from None
+        return values[self._rows]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(shoppers, items per shopper)."""
+        return self._rows.shape  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self._columns.keys(), "times_shown")
+
+    def codes(self, column: str) -> np.ndarray:
+        """(N, k) integer codes of a categorical column (into `vocabulary`)."""
+        return self._codes[column][0][self._rows]
+
+    def vocabulary(self, column: str) -> tuple[str, ...]:
+        """The values the codes of ``column`` stand for (sorted)."""
+        return self._codes[column][1]
+
+    def row(self, i: int) -> Items:
+        """Shopper i's items as an `Items` view (the per-shopper form)."""
+        return Items(self._columns, self._rows[i], self._times_shown[i])
+
+    def __repr__(self) -> str:
+        n, k = self.shape
+        return f"ItemBatch({n} shoppers × {k} items)"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from simshop_core.items import Items
+
+if TYPE_CHECKING:
+    from simshop_core.items import ItemBatch
+    from simshop_core.streams import BatchRandom
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,17 @@ class User(abc.ABC):
     def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
         """One value in [0, 1] per item."""
 
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        """Optional batch form of `utility`, for N shoppers of this type at once: an (N, k)
+        array of values in [0, 1], row i for shopper i's items. ``rng`` draws one number per
+        item (``rng.random()``, ``rng.uniform(a, b)``, ``rng.normal(mu, sigma)``), keyed by
+        the shopper and the item, so the same item gets the same noise on any slate.
+
+        The population engine uses it when a model defines it (the six built-ins do); a model
+        without it still works everywhere, through `utility`, one shopper at a time.
+        """
+        raise NotImplementedError
+
     def react(self, items: Items, rng: np.random.Generator) -> Reaction:
         """Click where utility reaches the click threshold; buy a click with a probability
         rising linearly from 0 at the click threshold to 1 at the buy threshold.
@@ -78,3 +93,20 @@ def threshold_rule(
     p_buy = (utility - click_threshold) / span if span > 0 else clicked
     bought = clicked & (rng.random(len(utility)) < p_buy)
     return clicked, bought
+
+
+def has_batch_form(user: User) -> bool:
+    """Whether the engine can ask ``user`` for N shoppers at once: it defines
+    `User.batch_utility` and keeps the default `User.react` (a model that reacts its own way
+    is played one shopper at a time, with its own `User` instance per shopper)."""
+    cls = type(user)
+    if cls.batch_utility is User.batch_utility or cls.react is not User.react:
+        return False
+    # A subclass that overrides `utility` but not `batch_utility` would get its parent's
+    # batch form, which no longer says what it means.
+    return issubclass(_owner(cls, "batch_utility"), _owner(cls, "utility"))
+
+
+def _owner(cls: type, attribute: str) -> type:
+    """The class in ``cls``'s MRO that defines ``attribute``."""
+    return next(c for c in cls.__mro__ if attribute in c.__dict__)

@@ -9,6 +9,8 @@ import numpy as np
 
 from simshop_core import Items, User
 from simshop_core.bounds import check_seed
+from simshop_core.items import ItemBatch
+from simshop_core.streams import BatchRandom
 
 BRAND_SHARE = 0.7  # how much the brand counts; the colour gets the rest
 COLOR_SHARE = 0.3
@@ -60,6 +62,7 @@ class BrandLover(User):
         self.noise = float(noise)
         self.brand_weights = _weights(brand_weights, "brand")
         self.color_weights = _weights(color_weights, "color")
+        self._tables: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
     def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
         n = len(items)
@@ -72,6 +75,23 @@ class BrandLover(User):
         )
         score = BRAND_SHARE * brand + COLOR_SHARE * color + rng.uniform(-self.noise, self.noise, n)
         return np.minimum(np.maximum(score, 0.0), 1.0)  # np.clip costs ~3x more on small arrays
+
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        brand = self._table("brand", items.vocabulary("brand"))[items.codes("brand")]
+        color = self._table("color", items.vocabulary("color"))[items.codes("color")]
+        score = BRAND_SHARE * brand + COLOR_SHARE * color + rng.uniform(-self.noise, self.noise)
+        return np.minimum(np.maximum(score, 0.0), 1.0)
+
+    def _table(self, column: str, vocabulary: tuple[str, ...]) -> np.ndarray:
+        """The weight of every value of ``vocabulary``, as an array to index with codes
+        (made once per vocabulary)."""
+        key = (column, vocabulary)
+        table = self._tables.get(key)
+        if table is None:
+            weights = self.brand_weights if column == "brand" else self.color_weights
+            table = np.array([weights.get(v, 0.0) for v in vocabulary], dtype=np.float64)
+            self._tables[key] = table
+        return table
 
 
 def _weights(weights: Mapping[str, float], what: str) -> dict[str, float]:

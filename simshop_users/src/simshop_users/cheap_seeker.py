@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from simshop_core import Items, User
+from simshop_core.items import ItemBatch
+from simshop_core.streams import BatchRandom
 
 
 class CheapSeeker(User):
@@ -24,3 +26,6 @@ class CheapSeeker(User):
     def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
         price = items["price"].astype(np.float64, copy=False)
         return self.pivot / (self.pivot + price)
+
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        return self.pivot / (self.pivot + items["price"].astype(np.float64, copy=False))

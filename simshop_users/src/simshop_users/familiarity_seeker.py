@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from simshop_core import Items, User
+from simshop_core.items import ItemBatch
+from simshop_core.streams import BatchRandom
 
 
 class FamiliaritySeeker(User):
@@ -33,3 +35,8 @@ class FamiliaritySeeker(User):
         base = 1.0 / (1.0 + np.exp(self.midpoint - n))
         noisy = base + rng.normal(0.0, self.noise, len(n))
         return np.minimum(np.maximum(noisy, 0.0), 1.0)  # np.clip costs ~3x more on small arrays
+
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        n = items["times_shown"] + 1.0
+        base = 1.0 / (1.0 + np.exp(self.midpoint - n))
+        return np.minimum(np.maximum(base + rng.normal(0.0, self.noise), 0.0), 1.0)

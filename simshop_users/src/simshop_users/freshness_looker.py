@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from simshop_core import Items, User
+from simshop_core.items import ItemBatch
+from simshop_core.streams import BatchRandom
 
 
 class FreshnessLooker(User):
@@ -24,4 +26,8 @@ class FreshnessLooker(User):
     def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
         days = items["days_since_release"].astype(np.float64, copy=False)
         # min(…, 1): an item "released" after the reference date is as fresh as it gets.
+        return np.minimum(np.exp(-self.decay * days), 1.0)
+
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        days = items["days_since_release"].astype(np.float64, copy=False)
         return np.minimum(np.exp(-self.decay * days), 1.0)

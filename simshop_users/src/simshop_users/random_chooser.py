@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from simshop_core import Items, User
+from simshop_core.items import ItemBatch
+from simshop_core.streams import BatchRandom
 
 
 class RandomChooser(User):
@@ -18,3 +20,6 @@ class RandomChooser(User):
 
     def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
         return rng.random(len(items))
+
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        return rng.random()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from simshop_core import Items, User
+from simshop_core.items import ItemBatch
+from simshop_core.streams import BatchRandom
 
 
 class ValueOptimizer(User):
@@ -22,5 +24,9 @@ class ValueOptimizer(User):
         self.scale = float(scale)
 
     def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        v = self.scale * items["quality_score"].astype(np.float64, copy=False) / items["price"]
+        return v / (1.0 + v)
+
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
         v = self.scale * items["quality_score"].astype(np.float64, copy=False) / items["price"]
         return v / (1.0 + v)
