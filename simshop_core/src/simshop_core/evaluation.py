@@ -1,8 +1,10 @@
 """Compare recommenders across shopper models, with the random and oracle references.
 
 Every (user, recommender) cell gets its own seeds from one master seed through
-`numpy.random.SeedSequence`, keyed by the labels, so a cell's numbers do not depend on which
-other cells ran, in what order, or in how many processes. The env's seed depends on the user
+`numpy.random.SeedSequence`, keyed by the labels, and is split into fixed blocks of shoppers
+(`simshop_core.blocks`), each played on the population engine with its own recommender seed;
+so a cell's numbers do not depend on which other cells ran, in what order, or in how many
+processes. The env's seed depends on the user
 alone: every recommender meets the same first shopper and candidates (common random numbers).
 Each cell plays a fresh copy of its recommender, reset with the cell's seed, so a learner's
 numbers do not depend on the cells before it either.
@@ -25,6 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from simshop_core import blocks
+from simshop_core.blocks import (
+    Visits,
+    block_count,
+    block_quotas,
+    block_rng,
+    play_block,
+    play_learner,
+)
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
@@ -34,7 +45,6 @@ from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.plugins import PluginError, PluginRuntimeError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
-from simshop_core.rollout import Page, rollout
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 from simshop_core.user import User
@@ -177,11 +187,21 @@ class _Cell:
     env_seed: int
     rec_seed: int
     env_options: dict[str, Any]
+    learner: bool = False  # played as one block, one page at a time, learning online
+    block_shoppers: int = blocks.BLOCK_SHOPPERS  # chosen where the run starts, for every worker
+
+    @property
+    def blocks(self) -> int:
+        """How many blocks of shoppers the cell is split into (a learner's is one)."""
+        if self.learner:
+            return 1
+        per_shopper = self.env_options.get("visits_per_shopper", 10)
+        return block_count(self.episodes, per_shopper, self.block_shoppers)
 
 
 @dataclass(frozen=True)
 class _LogPart:
-    """Where a cell writes its pages: one part file of the log, and the run's metadata."""
+    """Where a block writes its pages: one part file of the log, and the run's metadata."""
 
     path: Path
     run_id: str
@@ -189,71 +209,62 @@ class _LogPart:
     metadata: dict[str, Any]
 
 
-def run_cell(
-    cell: _Cell,
-    catalog: Catalog,
-    on_episode: Callable[[], None] | None = None,
-    log: _LogPart | None = None,
-) -> CellResult:
-    """Run one cell: ``episodes`` visits of shoppers of one type with a fresh recommender;
-    with ``log``, every page also goes to a part file of the log, with propensities."""
+def run_block(cell: _Cell, block: int, catalog: Catalog, log: _LogPart | None = None) -> Visits:
+    """Play one block of a cell with a fresh recommender (DESIGN §11); with ``log``, every
+    page also goes to a part file of the log, with propensities."""
     env = ShopEnv(catalog, users=[cell.user], **cell.env_options)
     if cell.recommender == ORACLE:
         recommender: Recommender = Oracle(env)
     elif isinstance(cell.recommender, Recommender):
         recommender = cell.recommender
-        if is_learner(recommender):
+        if cell.learner:
             recommender = copy.deepcopy(recommender)  # a fresh learner for every cell
     else:
         recommender = make_recommender(cell.recommender)
-    recommender.reset(np.random.default_rng(cell.rec_seed))
-
-    n = cell.episodes
-    rewards = np.zeros(n)
-    lengths = np.zeros(n, dtype=np.int64)
-    clicks = np.zeros(n, dtype=np.int64)
-    buys = np.zeros(n, dtype=np.int64)
-    shoppers = np.zeros(n, dtype=np.int64)
-    visit = 0
     writer = _PageLog(log, cell, env) if log is not None else None
+    buffer = writer.buffer if writer is not None else None
+    on_page = writer.flush if writer is not None else None
     try:
-        for page in rollout(env, recommender, n, seed=cell.env_seed, propensities=bool(log)):
-            if writer is not None:
-                writer.append(page)
-            rewards[visit] += page.reward
-            lengths[visit] += 1
-            if page.done:
-                info = page.info
-                shoppers[visit] = info["shopper_id"]
-                clicks[visit] = info["total_clicks"]
-                buys[visit] = info["total_buys"]
-                visit += 1
-                if on_episode is not None:
-                    on_episode()
+        if cell.learner:
+            recommender.reset(np.random.default_rng(cell.rec_seed))
+            visits = play_learner(env, recommender, cell.env_seed, cell.episodes, buffer, on_page)
+        else:
+            recommender.reset(block_rng(cell.rec_seed, block))
+            shoppers, quotas = block_quotas(
+                cell.episodes, env.visits_per_shopper, block, cell.block_shoppers
+            )
+            visits = play_block(env, recommender, cell.env_seed, shoppers, quotas, buffer, on_page)
     except BaseException:
         if writer is not None:
-            writer.part.abort()  # a failed cell leaves no part behind
+            writer.part.abort()  # a failed block leaves no part behind
         raise
     if writer is not None:
         writer.close()
-    low, mean, high = clustered_ci(rewards, shoppers)
-    shown = lengths.sum() * env.slate_size
+    return visits
+
+
+def cell_result(cell: _Cell, visits: Visits) -> CellResult:
+    """A cell's numbers from its visits, in (shopper, visit) order: the same reduction in the
+    same order whoever played the blocks."""
+    low, mean, high = clustered_ci(visits.reward, visits.shopper)
+    k = cell.env_options.get("slate_size", 5)
+    shown = visits.length.sum() * k
     return CellResult(
         user=cell.user,
         recommender=cell.label,
-        visits=n,
-        shoppers=len(np.unique(shoppers)),
+        visits=len(visits.reward),
+        shoppers=len(np.unique(visits.shopper)),
         mean_reward=mean,
         ci_low=low,
         ci_high=high,
-        ctr=float(clicks.sum() / shown),
-        btr=float(buys.sum() / shown),
-        mean_length=float(lengths.mean()),
+        ctr=float(visits.clicks.sum() / shown),
+        btr=float(visits.buys.sum() / shown),
+        mean_length=float(visits.length.mean()),
     )
 
 
 class _PageLog:
-    """A cell's pages, buffered as columns and written to its part file."""
+    """A block's pages, buffered as columns and written to its part file."""
 
     def __init__(self, log: _LogPart, cell: _Cell, env: ShopEnv) -> None:
         from simshop_core.logs import PageBuffer, PartWriter
@@ -263,29 +274,11 @@ class _PageLog:
         )
         self.part = PartWriter(log.path, log.metadata)
 
-    def append(self, page: Page) -> None:
-        info = page.info
-        self.buffer.append(
-            info["shopper_id"],
-            info["visit"],
-            info["page"],
-            page.observation["candidates"]["product_id"],
-            page.slate,
-            info["clicked"],
-            info["bought"],
-            page.reward,
-            page.terminated,
-            page.truncated,
-            info["true_utility"],
-            info["examine_prob"],
-            info["click_prob"],
-            page.propensities,
-        )
-        if self.buffer.full:
-            self.part.write(self.buffer.to_record_batch())
+    def flush(self, buffer: Any = None) -> None:
+        self.part.write(self.buffer.to_record_batch())
 
     def close(self) -> None:
-        self.part.write(self.buffer.to_record_batch())
+        self.flush()
         self.part.close()
 
 
@@ -382,7 +375,20 @@ def evaluate(
             env_seed, rec_seed = cell_seeds(seed, user, label)
             # A worker process builds its own from the spec.
             use = built.get(label, spec) if jobs == 1 or not isinstance(spec, str) else spec
-            cells.append(_Cell(user, use, label, episodes, env_seed, rec_seed, cell_options))
+            learner = label in built and is_learner(built[label])
+            cells.append(
+                _Cell(
+                    user,
+                    use,
+                    label,
+                    episodes,
+                    env_seed,
+                    rec_seed,
+                    cell_options,
+                    learner,
+                    blocks.BLOCK_SHOPPERS,
+                )
+            )
 
     notes = [] if RANDOM in specs else [NO_RANDOM_NOTE]
     manifest = run_manifest(
@@ -394,7 +400,7 @@ def evaluate(
         catalog=catalog,
     )
     if log is None:
-        results, failed = _run_cells(cells, catalog, jobs, progress, [None] * len(cells))
+        results, failed = _run_cells(cells, catalog, jobs, progress, None)
     else:
         from simshop_core.logs import LogWriter, check_log_target
 
@@ -402,9 +408,9 @@ def evaluate(
         run_id = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
         metadata = {"run_id": run_id, **manifest}
         with LogWriter(log, metadata) as writer:
-            parts = [
-                _LogPart(writer.part_path(i), run_id, seed, writer.metadata)
-                for i in range(len(cells))
+            tasks = sum(cell.blocks for cell in cells)
+            parts: list[_LogPart | None] = [
+                _LogPart(writer.part_path(i), run_id, seed, writer.metadata) for i in range(tasks)
             ]
             results, failed = _run_cells(cells, catalog, jobs, progress, parts)
     failures = sorted([*failures, *failed], key=lambda f: (f.user, f.recommender))
@@ -416,38 +422,59 @@ def _run_cells(
     catalog: Catalog,
     jobs: int,
     progress: Callable[[int], None] | None,
-    parts: list[_LogPart | None],
+    parts: list[_LogPart | None] | None,
 ) -> tuple[list[CellResult], list[CellFailure]]:
     """Every cell's result, in the order of ``cells``, and the cells that failed: a cell whose
-    plugin misbehaves is a failure (named), and the others still run. With ``jobs > 1`` the
-    cells go to spawned workers, except those a worker cannot rebuild (`_needs_this_process`):
-    those run here meanwhile, with the same seeds, so the numbers are those of ``jobs=1``."""
-    tick = (lambda: progress(1)) if progress else None
-    here = [i for i, cell in enumerate(cells) if jobs == 1 or _needs_this_process(cell)]
-    away = [i for i in range(len(cells)) if i not in set(here)]
-    results: list[CellResult | None] = [None] * len(cells)
-    failures: list[CellFailure] = []
+    plugin misbehaves is a failure (named), and the others still run.
 
-    def failed(i: int, exc: PluginError) -> None:
-        failures.append(CellFailure(cells[i].user, cells[i].label, str(exc)))
+    The work is one task per (cell, block). With ``jobs > 1`` the tasks go to spawned
+    workers, except those a worker cannot rebuild (`_needs_this_process`): those run here
+    meanwhile. A cell's blocks are put together in block order, so the numbers are those of
+    ``jobs=1``. ``parts``: one log part per task, in task order (None: no log)."""
+    tasks = [(c, b) for c, cell in enumerate(cells) for b in range(cell.blocks)]
+    part = (lambda t: None) if parts is None else parts.__getitem__
+    here = [t for t, (c, _) in enumerate(tasks) if jobs == 1 or _needs_this_process(cells[c])]
+    away = [t for t in range(len(tasks)) if t not in set(here)]
+    played: dict[int, Visits] = {}
+    errors: dict[int, str] = {}
+
+    def done(t: int, visits: Visits | None, error: PluginError | None) -> None:
+        c, _ = tasks[t]
+        if error is not None:
+            errors.setdefault(c, str(error))
+        else:
+            assert visits is not None
+            played[t] = visits
+        if progress:
+            progress(len(visits.reward) if visits is not None else 0)
 
     with _worker_pool(min(jobs, len(away))) as submit:
-        futures = {submit(run_cell, cells[i], catalog, None, parts[i]): i for i in away}
-        for i in here:
+        futures = {
+            submit(run_block, cells[tasks[t][0]], tasks[t][1], catalog, part(t)): t for t in away
+        }
+        for t in here:
+            c, b = tasks[t]
+            if c in errors:
+                continue
             try:
-                results[i] = run_cell(cells[i], catalog, tick, parts[i])
+                done(t, run_block(cells[c], b, catalog, part(t)), None)
             except PluginError as exc:
-                failed(i, exc)
+                done(t, None, exc)
         for future in as_completed(futures):
-            i = futures[future]
+            t = futures[future]
             try:
-                results[i] = future.result()
+                done(t, future.result(), None)
             except PluginError as exc:
-                failed(i, exc)
-            if progress:
-                progress(cells[i].episodes)
+                done(t, None, exc)
+    results = []
+    for c, cell in enumerate(cells):
+        if c in errors:
+            continue
+        blocks = [played[t] for t, (tc, _) in enumerate(tasks) if tc == c]
+        results.append(cell_result(cell, Visits.concatenate(blocks)))
+    failures = [CellFailure(cells[c].user, cells[c].label, e) for c, e in errors.items()]
     failures.sort(key=lambda f: (f.user, f.recommender))
-    return [r for r in results if r is not None], failures
+    return results, failures
 
 
 def _needs_this_process(cell: _Cell) -> bool:

@@ -10,6 +10,7 @@ from simshop_core.recommender import Recommender
 
 if TYPE_CHECKING:
     from simshop_core.env import ShopEnv
+    from simshop_core.population import Population
 
 ORACLE = "oracle"
 
@@ -23,11 +24,18 @@ class Oracle(Recommender):
     name = ORACLE
     description = "Reference: ranks candidates by the current shopper's true utility (myopic)"
 
-    def __init__(self, env: ShopEnv | None = None) -> None:
+    def __init__(self, env: ShopEnv | Population | None = None) -> None:
         self.env = env
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
         if self.env is None:
             raise RuntimeError("the oracle needs the env it ranks for: Oracle(env)")
-        utility = self.env.true_utility()
+        utility = self.env.true_utility()  # type: ignore[union-attr]
         return np.argsort(-utility, kind="stable")[:k]
+
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        """The oracle of every shopper of a population (``Oracle(population)``)."""
+        if self.env is None or not hasattr(self.env, "true_utilities"):
+            raise RuntimeError("the batch oracle needs the population it ranks for")
+        utility = self.env.true_utilities()
+        return np.argsort(-utility, axis=1, kind="stable")[:, :k]

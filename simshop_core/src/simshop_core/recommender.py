@@ -74,6 +74,15 @@ class Recommender(abc.ABC):
         """The ordered slate: ``k`` distinct indices into ``observation["candidates"]``,
         top position first, as an integer array."""
 
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        """Slates for N observations at once (the observation fields with a leading N axis,
+        as the population engine gives them): an (N, k) integer array, row i for observation
+        i. The default asks `recommend` once per observation; recommenders that can work on
+        the batch as arrays override it, so a population step is not N Python calls. Rows
+        must be the slates `recommend` could have given (the same distribution)."""
+        n = len(observations["user_type"])
+        return np.stack([self.recommend(observation_row(observations, i), k) for i in range(n)])
+
     def update(self, feedback: Feedback) -> None:  # noqa: B027 - optional hook for learners
         """Learn from what happened to the slate just shown. Default: nothing."""
 
@@ -90,3 +99,11 @@ class Recommender(abc.ABC):
     def env_options(self) -> dict[str, Any] | None:
         """The env options a trained recommender needs (None: any env will do)."""
         return None
+
+
+def observation_row(observations: dict[str, Any], i: int) -> dict[str, Any]:
+    """Observation ``i`` of a batch, as the scalar env gives it (views, not copies)."""
+    return {
+        key: observation_row(value, i) if isinstance(value, dict) else value[i]
+        for key, value in observations.items()
+    }

@@ -9,6 +9,7 @@ import numpy as np
 from simshop_core import Recommender
 from simshop_core.propensity import uniform_propensities
 from simshop_core.recommender import Propensities
+from simshop_core.spaces import sample_slates
 
 
 def num_candidates(observation: dict[str, Any]) -> int:
@@ -44,6 +45,13 @@ class RandomRecommender(Recommender):
         # The first k of a permutation: a uniform k-subset, ~3x cheaper than rng.choice.
         return self.rng.permutation(n)[: check_k(k, n)].astype(np.int64, copy=False)
 
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        if self.rng is None:
+            raise RuntimeError("RandomRecommender.recommend_batch called before reset(rng)")
+        product_ids = observations["candidates"]["product_id"]
+        rows, n = product_ids.shape
+        return sample_slates(self.rng, rows, n, check_k(k, n))
+
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
         """Exact: every ordered slate of k distinct candidates out of n is equally likely."""
         return uniform_propensities(num_candidates(observation), slate)
@@ -60,3 +68,8 @@ class PopularityRecommender(Recommender):
         k = check_k(k, len(popularity))
         # A stable sort of −popularity keeps tied candidates in index order.
         return np.argsort(-popularity, kind="stable")[:k].astype(np.int64, copy=False)
+
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        popularity = np.asarray(observations["candidates"]["popularity"], dtype=np.float64)
+        k = check_k(k, popularity.shape[1])
+        return np.argsort(-popularity, axis=1, kind="stable")[:, :k].astype(np.int64, copy=False)

@@ -1,0 +1,255 @@
+"""One block of an evaluation cell (DESIGN §11): a fixed group of shoppers, played to the end
+of their visits.
+
+A cell's shoppers are split into blocks of `BLOCK_SHOPPERS` by index, whatever ``--jobs``,
+the number of workers or the scheduler, and each block's recommender gets its own seed, so a
+block's numbers depend only on the cell's seeds and the block's index. A block of a
+recommender that does not learn plays all its shoppers at once on the population engine,
+asking `Recommender.recommend_batch` for every slate of a step. A learner's cell is one block
+played one page at a time on the scalar env through the one rollout loop: exact online
+learning, ``update`` after every page. Either way shopper i of the cell lives the same
+visits, given the same slates.
+
+The per-visit results come back in (shopper, visit) order, for the cell to reduce in a fixed
+order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simshop_core.env import ShopEnv
+from simshop_core.population import PageBatch, Population
+from simshop_core.recommender import Propensities, Recommender, observation_row
+from simshop_core.registry import blame, describe_exception
+from simshop_core.rollout import _propensities, recommend, rollout
+from simshop_core.spaces import check_slates
+from simshop_core.streams import Purpose, seeds, shopper_keys
+
+if TYPE_CHECKING:
+    from simshop_core.logs import PageBuffer
+
+#: Shoppers per block: big enough that a step's NumPy calls work on long arrays, small
+#: enough that a cell of many shoppers spreads over workers.
+BLOCK_SHOPPERS = 1024
+#: Fraction of finished slots at which a block's population sheds them.
+_SHED = 0.25
+
+
+@dataclass(frozen=True)
+class Visits:
+    """Per-visit results of some shoppers, in (shopper, visit) order."""
+
+    shopper: np.ndarray  # int: the shopper index
+    reward: np.ndarray  # float: the visit's reward
+    length: np.ndarray  # int: pages
+    clicks: np.ndarray  # int
+    buys: np.ndarray  # int
+
+    @staticmethod
+    def concatenate(parts: list[Visits]) -> Visits:
+        return Visits(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in Visits.__dataclass_fields__)
+        )
+
+
+def block_quotas(
+    visits: int, per_shopper: int, block: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Block ``block`` (of ``size`` shoppers) of a cell of ``visits`` visits: its shoppers'
+    indices and how many visits each plays (``per_shopper``, the cell's last shopper
+    perhaps fewer)."""
+    shoppers = -(-visits // per_shopper)
+    first = block * size
+    index = np.arange(first, min(first + size, shoppers))
+    quota = np.minimum(per_shopper, visits - index * per_shopper)
+    return index, quota
+
+
+def block_count(visits: int, per_shopper: int, size: int) -> int:
+    """How many blocks of ``size`` shoppers a cell of ``visits`` visits has."""
+    shoppers = -(-visits // per_shopper)  # ceiling division
+    return -(-shoppers // size)
+
+
+def block_rng(seed: int, block: int) -> np.random.Generator:
+    """The recommender's generator of one block of a cell whose recommender seed is ``seed``."""
+    return np.random.default_rng(seeds(shopper_keys(seed, block), 0, Purpose.RECOMMENDER)[0])
+
+
+def play_block(
+    env: ShopEnv,
+    recommender: Recommender,
+    seed: int,
+    shoppers: np.ndarray,
+    quotas: np.ndarray,
+    log: PageBuffer | None = None,
+    on_page: Callable[[PageBuffer], None] | None = None,
+) -> Visits:
+    """``shoppers`` (indices, of streams seeded ``seed``) play ``quotas`` visits each on the
+    population engine, ``recommender`` choosing every slate. With ``log`` every page goes
+    to the buffer (with propensities); ``on_page(log)`` is called when it is full."""
+    from simshop_core.oracle import Oracle
+
+    n = len(shoppers)
+    population = Population(env, n, seed)
+    if isinstance(recommender, Oracle):
+        recommender.env = population
+    population.arrive(np.arange(n), shoppers)
+    per_shopper = int(quotas.max())
+    reward = np.zeros((n, per_shopper))
+    length = np.zeros((n, per_shopper), dtype=np.int64)
+    clicks = np.zeros((n, per_shopper), dtype=np.int64)
+    buys = np.zeros((n, per_shopper), dtype=np.int64)
+    origin = np.arange(n)  # the block position of each population slot
+    quota = quotas.copy()
+    active = np.ones(n, dtype=bool)
+    k, m = env.slate_size, env.num_candidates
+    while True:
+        observation = population.observation()
+        slates = recommend_batch(recommender, observation, k, m, population.size)
+        chance = None if log is None else _batch_propensities(recommender, observation, slates)
+        page = population.step(slates, None if active.all() else active)
+        if log is not None:
+            _log_pages(log, page, observation, slates, chance, active, on_page)
+        done = np.flatnonzero(page.done & active)
+        if len(done):
+            slot, visit = origin[done], page.visit[done] - 1
+            reward[slot, visit] = population.visit_reward[done]
+            length[slot, visit] = page.page[done]
+            clicks[slot, visit] = population.clicks[done]
+            buys[slot, visit] = population.buys[done]
+            finished = page.visit[done] >= quota[done]
+            active[done[finished]] = False
+            population.next_visit(done[~finished])
+        if not active.any():
+            break
+        if active.mean() <= 1 - _SHED:
+            keep = np.flatnonzero(active)
+            population.keep(keep)
+            origin, quota, active = origin[keep], quota[keep], active[keep]
+    taken = np.arange(per_shopper) < quotas[:, None]
+    return Visits(
+        np.broadcast_to(shoppers[:, None], taken.shape)[taken],
+        reward[taken],
+        length[taken],
+        clicks[taken],
+        buys[taken],
+    )
+
+
+def play_learner(
+    env: ShopEnv,
+    recommender: Recommender,
+    seed: int,
+    visits: int,
+    log: PageBuffer | None = None,
+    on_page: Callable[[PageBuffer], None] | None = None,
+) -> Visits:
+    """A learner's cell: shoppers 0, 1, … one after another on the scalar env, ``update``
+    after every page (the one rollout loop)."""
+    reward = np.zeros(visits)
+    length = np.zeros(visits, dtype=np.int64)
+    clicks = np.zeros(visits, dtype=np.int64)
+    buys = np.zeros(visits, dtype=np.int64)
+    shopper = np.zeros(visits, dtype=np.int64)
+    visit = 0
+    for page in rollout(env, recommender, visits, seed=seed, propensities=log is not None):
+        if log is not None:
+            info = page.info
+            log.append(
+                info["shopper_id"],
+                info["visit"],
+                info["page"],
+                page.observation["candidates"]["product_id"],
+                page.slate,
+                info["clicked"],
+                info["bought"],
+                page.reward,
+                page.terminated,
+                page.truncated,
+                info["true_utility"],
+                info["examine_prob"],
+                info["click_prob"],
+                page.propensities,
+            )
+            if log.full and on_page is not None:
+                on_page(log)
+        reward[visit] += page.reward
+        length[visit] += 1
+        if page.done:
+            info = page.info
+            shopper[visit] = info["shopper_id"] - 1
+            clicks[visit] = info["total_clicks"]
+            buys[visit] = info["total_buys"]
+            visit += 1
+    return Visits(shopper, reward, length, clicks, buys)
+
+
+def recommend_batch(
+    recommender: Recommender, observations: dict[str, Any], k: int, n: int, rows: int
+) -> np.ndarray:
+    """``recommender.recommend_batch``, checked: ``rows`` valid ordered slates. Anything else
+    is a `PluginRuntimeError` naming the recommender and its plugin. A recommender without a
+    batch form is asked one observation at a time, each slate checked as the rollout loop
+    checks it."""
+    if type(recommender).recommend_batch is Recommender.recommend_batch:
+        return np.stack(
+            [recommend(recommender, observation_row(observations, i), k, n) for i in range(rows)]
+        )
+    try:
+        slates = recommender.recommend_batch(observations, k)
+    except Exception as exc:
+        raise blame(recommender, "recommend", f"raised {describe_exception(exc)}") from exc
+    try:
+        if type(slates) is not np.ndarray:
+            raise ValueError(f"got {type(slates).__name__}, not a NumPy integer array")
+        return check_slates(slates, n, k, rows, "the slates")
+    except ValueError as exc:
+        raise blame(recommender, "recommend", f"returned a bad slate: {exc}") from None
+
+
+def _batch_propensities(
+    recommender: Recommender, observations: dict[str, Any], slates: np.ndarray
+) -> list[Propensities | None]:
+    """Each row's propensities (asked one observation at a time: only logging needs them)."""
+    k = slates.shape[1]
+    return [
+        _propensities(recommender, observation_row(observations, i), slates[i], k)
+        for i in range(len(slates))
+    ]
+
+
+def _log_pages(
+    log: PageBuffer,
+    page: PageBatch,
+    observation: dict[str, Any],
+    slates: np.ndarray,
+    chance: list[Propensities | None] | None,
+    active: np.ndarray,
+    on_page: Callable[[PageBuffer], None] | None,
+) -> None:
+    candidate_ids = observation["candidates"]["product_id"]
+    for i in np.flatnonzero(active).tolist():
+        log.append(
+            int(page.shopper[i]) + 1,  # shopper ids in logs and info count from 1
+            int(page.visit[i]),
+            int(page.page[i]),
+            candidate_ids[i],
+            slates[i],
+            page.clicked[i],
+            page.bought[i],
+            float(page.reward[i]),
+            bool(page.terminated[i]),
+            bool(page.truncated[i]),
+            page.true_utility[i],
+            page.examine_prob[i],
+            page.click_prob[i],
+            chance[i] if chance is not None else None,
+        )
+        if log.full and on_page is not None:
+            on_page(log)
