@@ -218,7 +218,7 @@ class Population:
             exposure = base + slates
         else:
             exposure = self._rows[:, None] * self.n_items + rows
-        shown, shown_this_visit = self.shown.reshape(-1), self.shown_this_visit.reshape(-1)
+        shown, shown_this_visit = _flat(self.shown), _flat(self.shown_this_visit)
         times_shown = shown.take(exposure)
         repeats = shown_this_visit.take(exposure)
         clicked, bought, utility, examine, click_prob = self._outcomes(
@@ -254,7 +254,7 @@ class Population:
             shown[exposure[on]] = seen[on]
             shown_this_visit[exposure[on]] = repeats[on] + 1
         if not self._per_shopper_pool:
-            self.cand_int[TIMES_SHOWN].reshape(-1)[(base + slates)[on]] = seen[on]
+            _flat(self.cand_int[TIMES_SHOWN])[(base + slates)[on]] = seen[on]
         if active is not None:
             page_clicks = np.where(active, page_clicks, 0)
         self._remember(rows, seen, clicked, page_clicks)
@@ -482,7 +482,9 @@ class Population:
             if value.ndim >= 1 and value.shape[0] == self.size and name not in _BLOCKS:
                 setattr(self, name, value[rows])
         for name in _BLOCKS:
-            setattr(self, name, getattr(self, name)[:, rows])
+            # take keeps the block C-contiguous (a[:, rows] may not be), so that the flat
+            # views `step` writes through stay views.
+            setattr(self, name, getattr(self, name).take(rows, axis=1))
         if self._per_shopper_pool:
             self.shown = self.cand_int[TIMES_SHOWN]
         else:
@@ -494,6 +496,13 @@ class Population:
 
 #: The (fields, N, …) observation blocks: their slot axis is the second.
 _BLOCKS = ("cand_int", "cand_float", "hist_int", "hist_float")
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    """A 1-D view of a C-contiguous array, to write through (reshape would copy silently)."""
+    if not array.flags.c_contiguous:
+        raise RuntimeError("population state lost its contiguous layout")
+    return array.reshape(-1)
 
 
 def _same(array: np.ndarray) -> np.ndarray:
