@@ -19,14 +19,16 @@ import datetime as dt
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from simshop_core.bounds import MAX_ITEMS, check_int, check_seed
 from simshop_core.files import atomic_path
 from simshop_core.items import Items
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: A fixed default, never today's date, so a catalog means the same thing next year.
 DEFAULT_REFERENCE_DATE = dt.date(2025, 1, 1)
@@ -69,27 +71,36 @@ class CatalogError(ValueError):
 class Catalog:
     """Products as NumPy columns plus the reference date that ``days_since_release`` counts from."""
 
-    def __init__(self, frame: pd.DataFrame, reference_date: dt.date = DEFAULT_REFERENCE_DATE):
-        frame = frame.reset_index(drop=True)
+    def __init__(
+        self,
+        frame: pd.DataFrame | dict[str, Any],
+        reference_date: dt.date = DEFAULT_REFERENCE_DATE,
+    ):
+        """``frame``: the columns, as a validated DataFrame or a dict of arrays (no pandas
+        needed: generating a catalog does not import it)."""
+
+        def column(name: str, dtype: Any) -> np.ndarray:
+            return np.asarray(frame[name]).astype(dtype)
+
         self.reference_date = reference_date
-        release = frame["release_date"].to_numpy(dtype="datetime64[D]")
+        release = column("release_date", "datetime64[D]")
         days = (np.datetime64(reference_date, "D") - release).astype(np.float64)
         self.columns: dict[str, np.ndarray] = {
-            "product_id": frame["product_id"].to_numpy(dtype=np.int64),
-            "name": frame["name"].to_numpy(dtype=object).astype(str),
-            **{c: frame[c].to_numpy(dtype=object).astype(str) for c in CATEGORICAL_COLUMNS},
-            "price": frame["price"].to_numpy(dtype=np.float64),
-            "quality_score": frame["quality_score"].to_numpy(dtype=np.float64),
-            "popularity": frame["popularity"].to_numpy(dtype=np.float64),
+            "product_id": column("product_id", np.int64),
+            "name": column("name", object).astype(str),
+            **{c: column(c, object).astype(str) for c in CATEGORICAL_COLUMNS},
+            "price": column("price", np.float64),
+            "quality_score": column("quality_score", np.float64),
+            "popularity": column("popularity", np.float64),
             "days_since_release": days,
         }
         for array in self.columns.values():
             array.flags.writeable = False
         self.release_date = release
         self.description = (
-            frame["description"].to_numpy(dtype=object).astype(str)
+            column("description", object).astype(str)
             if "description" in frame
-            else np.full(len(frame), "", dtype=str)
+            else np.full(len(self.columns["product_id"]), "", dtype=str)
         )
 
     def __len__(self) -> int:
@@ -132,6 +143,8 @@ class Catalog:
         return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "product_id": self.columns["product_id"],
@@ -161,6 +174,8 @@ class Catalog:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Catalog:
         """Read and validate a CSV or Parquet catalog; any problem is a `CatalogError`."""
+        import pandas as pd
+
         path = Path(path)
         suffix = _file_format(path)
         if not path.is_file():
@@ -232,7 +247,7 @@ def generate_catalog(
     release = np.datetime64(reference_date, "D") - age_days.astype("timedelta64[D]")
     names = [f"{b} {fake.word().title()} {sub}" for b, sub in zip(brand, subcategory, strict=True)]
     descriptions = [fake.sentence(nb_words=10) for _ in range(n_items)]
-    frame = pd.DataFrame(
+    frame = dict(
         {
             "product_id": np.arange(1, n_items + 1, dtype=np.int64),
             "name": names,
@@ -264,6 +279,8 @@ def load_catalog(source: Catalog | str | os.PathLike[str] | None = None) -> Cata
 
 def validate_frame(raw: pd.DataFrame) -> tuple[pd.DataFrame, dt.date]:
     """Parse and check every column; the first problem raises a `CatalogError`."""
+    import pandas as pd
+
     if len(raw.columns) == 0 or len(raw) == 0:
         raise CatalogError("the catalog has no rows")
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
@@ -346,6 +363,8 @@ def _parse_text(raw: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _parse_numeric(raw: pd.DataFrame, column: str, integer: bool = False) -> pd.Series:
+    import pandas as pd
+
     source = raw[column]
     blank = _is_blank(source)
     row = _bad_row(blank)
@@ -384,6 +403,8 @@ def _as_int64(source: pd.Series, values: pd.Series, column: str) -> pd.Series:
 
 
 def _parse_dates(raw: pd.DataFrame, column: str) -> pd.Series:
+    import pandas as pd
+
     source = raw[column]
     blank = _is_blank(source)
     row = _bad_row(blank)

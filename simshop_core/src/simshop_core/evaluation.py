@@ -304,7 +304,9 @@ def clustered_ci(
 ) -> tuple[float, float, float]:
     """Mean and a cluster-robust confidence interval: clusters (shoppers) are independent,
     the visits within one are not. Returns (low, mean, high)."""
-    from scipy import stats
+    # scipy.special, not scipy.stats: the same quantile, and a third of the import time
+    # (which is most of a small evaluation's wall time).
+    from scipy.special import stdtrit
 
     mean = float(values.mean())
     _, index = np.unique(clusters, return_inverse=True)
@@ -315,7 +317,7 @@ def clustered_ci(
     counts = np.bincount(index)
     residual = sums - counts * mean
     variance = groups / (groups - 1) * float(np.sum(residual**2)) / len(values) ** 2
-    half = float(stats.t.ppf(0.5 + level / 2, groups - 1)) * math.sqrt(variance)
+    half = float(stdtrit(groups - 1, 0.5 + level / 2)) * math.sqrt(variance)
     return mean - half, mean, mean + half
 
 

@@ -407,24 +407,24 @@ class Population:
     def _remember(
         self, rows: np.ndarray, seen: np.ndarray, clicked: np.ndarray, page_clicks: np.ndarray
     ) -> None:
-        """Append the clicked items (top position first) to the slots' click histories:
-        rows with c clicks shift their history left by c and write the c items at the end."""
+        """Append the clicked items (top position first) to the slots' click histories: of
+        each clicking slot's L old entries and k slate items, the last L valid ones stay."""
+        which = np.flatnonzero(page_clicks)
+        if not len(which):
+            return
         L = self.hist_mask.shape[1]
-        for c in range(1, self.k + 1):
-            which = np.flatnonzero(page_clicks == c)
-            if not len(which):
-                continue
-            new = rows[which][clicked[which]].reshape(len(which), c)[:, -L:]
-            times = seen[which][clicked[which]].reshape(len(which), c)[:, -L:]
-            w = new.shape[1]
-            for block, table in ((self.hist_int, self._ints), (self.hist_float, self._floats)):
-                if w < L:
-                    block[:, which, : L - w] = block[:, which, w:]
-                block[:, which, L - w :] = table[:, new]
-            self.hist_int[TIMES_SHOWN, which, L - w :] = times
-            if w < L:
-                self.hist_mask[which, : L - w] = self.hist_mask[which, w:]
-            self.hist_mask[which, L - w :] = 1
+        valid = np.concatenate([np.ones((len(which), L), dtype=bool), clicked[which]], axis=1)
+        # Rank of each valid entry counted from the end: the ones ranked 1..L stay, in order.
+        from_end = valid[:, ::-1].cumsum(axis=1)[:, ::-1]
+        keep = np.nonzero(valid & (from_end <= L))[1].reshape(len(which), L)
+        new_rows = rows[which]
+        new_ints = self._ints[:, new_rows]  # (fields, slots, k)
+        new_ints[TIMES_SHOWN] = seen[which]
+        for block, new in ((self.hist_int, new_ints), (self.hist_float, self._floats[:, new_rows])):
+            both = np.concatenate([block[:, which], new], axis=2)
+            block[:, which] = np.take_along_axis(both, keep[None], axis=2)
+        mask = np.concatenate([self.hist_mask[which], np.ones(new_rows.shape, np.int8)], axis=1)
+        self.hist_mask[which] = np.take_along_axis(mask, keep, axis=1)
 
     # --- what recommenders see --------------------------------------------------------------
 

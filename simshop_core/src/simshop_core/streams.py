@@ -77,10 +77,10 @@ def master_key(seed: int) -> np.uint64:
 def shopper_keys(seed: int, shoppers: np.ndarray | int) -> np.ndarray:
     """Each shopper's 64-bit key (a uint64 array; shopper indices are 0, 1, 2, …)."""
     index = np.asarray(shoppers, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = (index + np.uint64(1)) * _GAMMA
-        z += master_key(seed)
-    return mix64(np.atleast_1d(z))
+    z = np.atleast_1d(index) + np.uint64(1)  # an array: it wraps silently, a scalar warns
+    z *= _GAMMA
+    z += master_key(seed)
+    return mix64(z)
 
 
 def _stream(
@@ -95,9 +95,10 @@ def _stream(
     z = z | np.asarray(columns, dtype=np.uint64)  # broadcasts to (N, columns)
     if z.shape[0] != len(keys):
         z = np.broadcast_to(z, (len(keys), z.shape[1])).copy()
-    with np.errstate(over="ignore"):
-        z *= _GAMMA
-        z += np.asarray(keys, dtype=np.uint64)[:, None]
+    # Array arithmetic wraps modulo 2⁶⁴ silently (as SplitMix64 wants); np.errstate would
+    # cost more than the arithmetic on a small batch.
+    z *= _GAMMA
+    z += np.asarray(keys, dtype=np.uint64)[:, None]
     return mix64(z)
 
 
