@@ -314,3 +314,23 @@ def test_a_bad_batch_form_names_its_plugin() -> None:
     venv.reset(seed=0)
     with pytest.raises(simshop_core.PluginRuntimeError, match=r"broken_batch.*batch_utility"):
         venv.step(venv.action_space.sample())
+
+
+def test_check_user_checks_the_batch_form() -> None:
+    from simshop_core.testing import check_user
+    from simshop_users.plugin import USERS
+
+    for cls in USERS:
+        check_user(cls)
+
+    class Leaky(CheapSeeker):
+        """Its rows depend on the batch: the mean of all prices leaks in."""
+
+        name = "leaky"
+
+        def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+            price = items["price"]
+            return np.clip(self.pivot / (self.pivot + price) * 0 + price.mean() / 1e4, 0, 1)
+
+    with pytest.raises(AssertionError, match="alone than among others"):
+        check_user(Leaky)

@@ -132,9 +132,13 @@ class Population:
             self.shown_this_visit = np.zeros((n, self.n_items), dtype=np.int64)
         # The click history in observation order (the last L clicks, oldest first; empty
         # slots in front hold the all-zero padding row), as the observation's blocks.
-        self.hist_int = np.zeros((len(INT_FIELDS), n, L), dtype=np.int64)
-        self.hist_float = np.zeros((len(FLOAT_FIELDS), n, L), dtype=np.float32)
+        # Slot-major (N, fields, L): a slot's whole history is one contiguous run, so the
+        # clicking slots' histories are gathered and written back as rows.
+        self.hist_int = np.zeros((n, len(INT_FIELDS), L), dtype=np.int64)
+        self.hist_float = np.zeros((n, len(FLOAT_FIELDS), L), dtype=np.float32)
         self.hist_mask = np.zeros((n, L), dtype=np.int8)
+        self._ints_by_row = np.ascontiguousarray(self._ints.T)  # (catalog rows, fields)
+        self._floats_by_row = np.ascontiguousarray(self._floats.T)
         self.user_type = np.zeros((n, len(env.user_types)), dtype=np.float32)
         # A shopper model without a batch form that keeps memory of its own gets an
         # instance per live shopper; one without memory is shared.
@@ -169,8 +173,8 @@ class Population:
         self.visit[rows] = 0
         self.visits_left[rows] = env.visits_per_shopper
         self.shown[rows] = 0
-        self.hist_int[:, rows] = 0
-        self.hist_float[:, rows] = 0.0
+        self.hist_int[rows] = 0
+        self.hist_float[rows] = 0.0
         self.hist_mask[rows] = 0
         self.user_type[rows] = env._one_hot[env._type_index[slots]]
         self._draw_pools(rows)
@@ -407,24 +411,32 @@ class Population:
     def _remember(
         self, rows: np.ndarray, seen: np.ndarray, clicked: np.ndarray, page_clicks: np.ndarray
     ) -> None:
-        """Append the clicked items (top position first) to the slots' click histories: of
-        each clicking slot's L old entries and k slate items, the last L valid ones stay."""
-        which = np.flatnonzero(page_clicks)
-        if not len(which):
-            return
+        """Append the clicked items (top position first) to the slots' click histories: the
+        slots with c clicks shift their history left by c and write the c items at the end
+        (a loop over c = 1 … k, each step whole rows at once)."""
         L = self.hist_mask.shape[1]
-        valid = np.concatenate([np.ones((len(which), L), dtype=bool), clicked[which]], axis=1)
-        # Rank of each valid entry counted from the end: the ones ranked 1..L stay, in order.
-        from_end = valid[:, ::-1].cumsum(axis=1)[:, ::-1]
-        keep = np.nonzero(valid & (from_end <= L))[1].reshape(len(which), L)
-        new_rows = rows[which]
-        new_ints = self._ints[:, new_rows]  # (fields, slots, k)
-        new_ints[TIMES_SHOWN] = seen[which]
-        for block, new in ((self.hist_int, new_ints), (self.hist_float, self._floats[:, new_rows])):
-            both = np.concatenate([block[:, which], new], axis=2)
-            block[:, which] = np.take_along_axis(both, keep[None], axis=2)
-        mask = np.concatenate([self.hist_mask[which], np.ones(new_rows.shape, np.int8)], axis=1)
-        self.hist_mask[which] = np.take_along_axis(mask, keep, axis=1)
+        for c in range(1, self.k + 1):
+            which = np.flatnonzero(page_clicks == c)
+            if not len(which):
+                continue
+            picked = clicked[which]
+            new = rows[which][picked].reshape(len(which), c)[:, -L:]  # top position first
+            times = seen[which][picked].reshape(len(which), c)[:, -L:]
+            w = new.shape[1]
+            for block, table in (
+                (self.hist_int, self._ints_by_row),
+                (self.hist_float, self._floats_by_row),
+            ):
+                history = block[which]  # (slots, fields, L)
+                history[:, :, : L - w] = history[:, :, w:]
+                history[:, :, L - w :] = table[new].transpose(0, 2, 1)
+                if block is self.hist_int:
+                    history[:, TIMES_SHOWN, L - w :] = times
+                block[which] = history
+            mask = self.hist_mask[which]
+            mask[:, : L - w] = mask[:, w:]
+            mask[:, L - w :] = 1
+            self.hist_mask[which] = mask
 
     # --- what recommenders see --------------------------------------------------------------
 
@@ -444,7 +456,9 @@ class Population:
             },
             "candidates": item_fields(grab(self.cand_int), grab(self.cand_float)),
             "history": item_fields(
-                grab(self.hist_int), grab(self.hist_float), grab(self.hist_mask)
+                grab(self.hist_int.transpose(1, 0, 2)),
+                grab(self.hist_float.transpose(1, 0, 2)),
+                grab(self.hist_mask),
             ),
         }
 
@@ -495,7 +509,7 @@ class Population:
 
 
 #: The (fields, N, …) observation blocks: their slot axis is the second.
-_BLOCKS = ("cand_int", "cand_float", "hist_int", "hist_float")
+_BLOCKS = ("cand_int", "cand_float")
 
 
 def _flat(array: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from simshop_core.items import Items
 from simshop_core.plugins import PluginRuntimeError
 from simshop_core.recommender import Feedback, Recommender
 from simshop_core.registry import Kind, _check_class
-from simshop_core.user import Reaction, User
+from simshop_core.user import Reaction, User, has_batch_form
 
 if TYPE_CHECKING:
     from simshop_core.catalog import Catalog
@@ -133,7 +133,49 @@ def check_user(
                         f"{label} {what}: with the same seed, page {i} gave different "
                         f"{field}; {_DETERMINISM_HINT}, and clear memory in reset"
                     )
+    if has_batch_form(user):
+        _check_batch_form(user, catalog, seed)
     return user
+
+
+def _check_batch_form(user: User, catalog: Catalog | None, seed: int) -> None:
+    """`User.batch_utility`: an (N, k) float array in [0, 1], reproducible, and row i the
+    same whether shopper i is asked alone or among others (what makes the population
+    engine's numbers independent of its size)."""
+    from simshop_core.env import item_codes
+    from simshop_core.items import ItemBatch
+    from simshop_core.streams import BatchRandom, shopper_keys
+
+    label = f"{type(user).__name__}.batch_utility"
+    catalog = catalog if catalog is not None else _catalog(250, 0)
+    rng = np.random.default_rng(seed)
+    shoppers, k = 7, min(5, len(catalog))
+    rows = np.stack([rng.choice(len(catalog), k, replace=False) for _ in range(shoppers)])
+    times = rng.integers(0, 12, rows.shape)
+    columns = np.stack([rng.choice(50, k, replace=False) for _ in range(shoppers)])
+    keys = shopper_keys(seed, np.arange(shoppers))
+    counters = rng.integers(0, 100, shoppers)
+    codes = item_codes(catalog)
+
+    def ask(which: np.ndarray) -> np.ndarray:
+        items = ItemBatch(catalog.columns, rows[which], times[which], codes)
+        return user.batch_utility(items, BatchRandom(keys[which], counters[which], columns[which]))
+
+    every = np.arange(shoppers)
+    values = ask(every)
+    if not isinstance(values, np.ndarray) or values.shape != rows.shape:
+        shape = getattr(values, "shape", type(values).__name__)
+        raise AssertionError(f"{label} returned {shape} for {rows.shape} items")
+    for i in every:  # dtype, finiteness and range, row by row
+        _check_utility(values[i], k, label)
+    if not _bit_equal(values, ask(every)):
+        raise AssertionError(f"{label} is not reproducible: draw only from the rng given")
+    for i in (0, shoppers - 1):
+        if not _bit_equal(values[i : i + 1], ask(np.array([i]))):
+            raise AssertionError(
+                f"{label} gives shopper {i} other numbers alone than among others: a row may "
+                "depend only on its own items and rng row"
+            )
 
 
 def _pages(catalog: Catalog | None, seed: int, n: int, pages: int) -> list[Items]:

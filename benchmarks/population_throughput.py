@@ -1,0 +1,168 @@
+"""The population engine against the scalar env, the evaluate grid, and ppo training speed.
+
+    python benchmarks/population_throughput.py [--seconds 3] [--train-timesteps 100000]
+
+Prints, in one run (issue 10's figures):
+
+- the scalar `ShopEnv`'s steps per second (``users="all"``, valid random slates drawn
+  before the timed loop, the best of several short chunks);
+- the engine's user-steps per second (pages shown ÷ wall time) through
+  ``gymnasium.make_vec("simshop/Shop-v1", num_envs=N, vectorization_mode="vector_entry_point",
+  users="all")`` at N = 1, 64, 1,024, 4,096 and 16,384, with a fresh valid random slate in
+  every row drawn *inside* the timed loop (``action_space.sample()``) and the observations
+  built every step — both with fresh arrays (``copy=True``, the default) and with the
+  engine's reused buffers (``copy=False``) — and the ratio to the scalar env;
+- the engine's state per shopper in bytes, beyond its candidate pool (the per-candidate
+  arrays: pool, the candidates' observation fields, exposures and repeats) and in all;
+- the wall time of ``simshop evaluate --recommenders random,popularity --users all
+  --episodes 1000 --seed 0`` (6 shoppers × random, popularity, oracle × 1,000 visits),
+  start-up included, best of three;
+- ``python benchmarks/train_throughput.py --timesteps N --repeats 1`` (ppo's default
+  configuration), unless ``--train-timesteps 0``.
+
+Figures, not a test. Targets: ≥ 1,000,000 user-steps/s at N = 4,096 (≥ 35× the scalar env),
+≤ 2 KB of state per shopper beyond its candidate pool, the grid in ≤ 2.5 s, ppo training
+≥ 3,000 steps/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import simshop_core  # noqa: F401 - registers simshop/Shop-v1
+from simshop_core.vector_env import ShopVectorEnv
+
+SIZES = (1, 64, 1024, 4096, 16_384)
+
+
+def scalar_rate(seconds: float) -> float:
+    env = gym.make("simshop/Shop-v1", users="all")
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(4096)]
+    env.reset(seed=0)
+    best, deadline, i = 0.0, time.perf_counter() + seconds, 0
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(2000):
+            _, _, terminated, truncated, _ = env.step(actions[i % 4096])
+            i += 1
+            if terminated or truncated:
+                env.reset()
+        best = max(best, 2000 / (time.perf_counter() - start))
+    return best
+
+
+def engine_rate(n: int, copy: bool, seconds: float) -> float:
+    """User-steps (pages actually shown) per second; the best of short chunks."""
+    venv = gym.make_vec(
+        "simshop/Shop-v1",
+        num_envs=n,
+        vectorization_mode="vector_entry_point",
+        users="all",
+        copy=copy,
+    )
+    venv.reset(seed=0)
+    venv.action_space.seed(0)
+    for _ in range(3):  # warm up: every slot past its first page
+        venv.step(venv.action_space.sample())
+    steps = max(5, 100_000 // n)
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pages = 0
+        start = time.perf_counter()
+        for _ in range(steps):
+            _, _, _, _, info = venv.step(venv.action_space.sample())
+            pages += n if "_page" not in info else int(info["_page"].sum())
+        best = max(best, pages / (time.perf_counter() - start))
+    return best
+
+
+def state_bytes(n: int = 4096) -> tuple[float, float]:
+    """Bytes of engine state per shopper: beyond the candidate pool, and in all."""
+    venv = ShopVectorEnv(n, users="all", copy=False)
+    venv.reset(seed=0)
+    population = venv.population
+    assert population is not None
+    m = population.m
+    seen: set[int] = set()
+    total = pool = 0
+    for value in vars(population).values():
+        if not isinstance(value, np.ndarray) or id(value.base) in seen or id(value) in seen:
+            continue
+        owner = value if value.base is None else value.base
+        seen.add(id(owner))
+        if not (owner.ndim and n in owner.shape):
+            continue  # tables shared by all shoppers (catalog features, thresholds)
+        total += owner.nbytes
+        if m in owner.shape[owner.shape.index(n) + 1 :]:
+            pool += owner.nbytes  # per candidate: pool, candidate fields, exposures, repeats
+    return (total - pool) / n, total / n
+
+
+def grid_wall(episodes: int = 1000) -> float:
+    simshop = shutil.which("simshop") or f"{sys.executable} -m simshop_cli"
+    command = (
+        f"{simshop} evaluate --recommenders random,popularity --users all "
+        f"--episodes {episodes} --seed 0"
+    ).split()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing per figure")
+    parser.add_argument("--train-timesteps", type=int, default=100_000)
+    args = parser.parse_args()
+
+    scalar = scalar_rate(args.seconds)
+    print(f"ShopEnv (scalar, users=all)          {scalar:>12,.0f} steps/s")
+    for n in SIZES:
+        for copy in (True, False):
+            rate = engine_rate(n, copy, args.seconds)
+            print(
+                f"engine N={n:<6,} copy={copy!s:<5}       {rate:>12,.0f} user-steps/s  "
+                f"{rate / scalar:6.1f}x scalar"
+            )
+    beyond, everything = state_bytes()
+    print(
+        f"state per shopper: {beyond:,.0f} bytes beyond its candidate pool "
+        f"({everything:,.0f} in all)"
+    )
+    print(
+        f"evaluate grid (6 shoppers x random, popularity, oracle x 1,000 visits): "
+        f"{grid_wall():.2f} s wall, start-up included (best of 3)"
+    )
+    print(
+        "targets: >= 1,000,000 user-steps/s at N=4,096 (>= 35x scalar); <= 2 KB per shopper "
+        "beyond its pool; grid <= 2.5 s; ppo training >= 3,000 steps/s"
+    )
+    if args.train_timesteps:
+        script = Path(__file__).with_name("train_throughput.py")
+        subprocess.run(
+            [
+                sys.executable,
+                str(script),
+                "--timesteps",
+                str(args.train_timesteps),
+                "--repeats",
+                "1",
+            ],
+            check=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
