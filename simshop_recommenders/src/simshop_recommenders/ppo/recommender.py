@@ -198,6 +198,19 @@ class PPORecommender(Trainable):
         # A stable sort: equal scores go to the lower index, so a run is reproducible.
         return np.argsort(-scores, kind="stable")[:k].astype(np.int64)
 
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        """`recommend` for N observations with one forward pass; rows are drawn in order
+        with the same rng, so they are the slates `recommend` would give one by one."""
+        scores = self.scores(observations, batch=True)
+        n = scores.shape[1]
+        if not 1 <= k <= n:
+            raise ValueError(f"slate size k must be between 1 and {n}, got {k}")
+        if self.mode == "sample":
+            if self.rng is None:
+                raise RuntimeError("a sampling PPORecommender needs reset(rng) first")
+            scores = scores + self.rng.gumbel(size=scores.shape)
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)
+
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities | None:
         """``sample`` mode: Plackett–Luce propensities of ``slate`` (joint and prefixes exact,
         marginals from position 2 on by Monte Carlo). ``greedy`` mode: None (deterministic)."""
@@ -226,8 +239,9 @@ class PPORecommender(Trainable):
             return self._scored[1]
         return self.scores(observation)
 
-    def scores(self, observation: dict[str, Any]) -> np.ndarray:
-        """One score per candidate for one env observation (float64)."""
+    def scores(self, observation: dict[str, Any], batch: bool = False) -> np.ndarray:
+        """One score per candidate for one env observation (float64); with ``batch``, for
+        a batch of observations (leading N axis): (N, candidates)."""
         model = self._ensure_loaded()
         import torch as th
 
@@ -237,14 +251,19 @@ class PPORecommender(Trainable):
         space = model.observation_space
         for key in ("user_type", "candidates", "history"):
             expected = space[key].shape
-            if flat[key].shape != expected:
+            shape = flat[key].shape[1:] if batch else flat[key].shape
+            if shape != expected:
                 raise ValueError(
-                    f"the observation's {key} has shape {flat[key].shape}, the ppo model "
+                    f"the observation's {key} has shape {shape}, the ppo model "
                     f"expects {expected}: build the env from the model's env_options"
                 )
         with th.no_grad():
-            tensors = {key: th.from_numpy(value).unsqueeze(0) for key, value in flat.items()}
-            return model.policy.candidate_scores(tensors)[0].double().numpy()
+            tensors = {
+                key: th.from_numpy(value) if batch else th.from_numpy(value).unsqueeze(0)
+                for key, value in flat.items()
+            }
+            scores = model.policy.candidate_scores(tensors).double().numpy()
+        return scores if batch else scores[0]
 
     # --- training ----------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Training machinery for the ppo recommender: settings, vectorised envs, callbacks, loggers.
 
-Everything runs in one process: the envs are stepped in turn by SB3's ``DummyVecEnv`` (a
-``SubprocVecEnv`` would start one torch-importing process per env — the prototype's 2.5 GB),
-and torch is held to few threads because on two cores the envs and torch's thread pool
-otherwise fight over the same cores.
+Everything runs in one process: the training envs are the slots of one population engine
+(`simshop_recommenders.ppo.vec_env.EngineVecEnv`), stepped as arrays (a ``SubprocVecEnv``
+would start one torch-importing process per env — the prototype's 2.5 GB), and torch is
+held to few threads because on two cores the envs and torch's thread pool otherwise fight
+over the same cores.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger, make_output_format
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from simshop_core.catalog import Catalog
 from simshop_core.env import ShopEnv
-from simshop_recommenders.ppo.wrapper import SlateTrainingEnv
+from simshop_recommenders.ppo.vec_env import EngineVecEnv
 
 
 @dataclass(frozen=True)
@@ -77,17 +76,10 @@ def make_vec_env(
     n_envs: int,
     chain_visits: bool = True,
     reward_scale: float = 1.0,
-) -> DummyVecEnv:
-    """``n_envs`` wrapped `ShopEnv`s sharing one catalog, stepped in this process."""
-    if n_envs < 1:
-        raise ValueError(f"the number of envs must be at least 1, got {n_envs}")
-
-    def make() -> SlateTrainingEnv:
-        # Monitor inside: SB3's episode statistics are per visit and unscaled, as evaluated.
-        shop = Monitor(ShopEnv(catalog, users=users, **env_options))
-        return SlateTrainingEnv(shop, chain_visits=chain_visits, reward_scale=reward_scale)
-
-    return DummyVecEnv([make] * n_envs)
+) -> EngineVecEnv:
+    """``n_envs`` shopper slots of one population engine (SB3's `VecEnv` over it)."""
+    env = ShopEnv(catalog, users=users, **env_options)
+    return EngineVecEnv(env, n_envs, chain_visits=chain_visits, reward_scale=reward_scale)
 
 
 # --- callbacks ---------------------------------------------------------------------------

@@ -86,11 +86,12 @@ def _item_block(fields: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def flatten_observation(observation: dict[str, Any]) -> dict[str, np.ndarray]:
-    """`ShopEnv`'s nested observation → the flat dict the policy takes (float32 arrays)."""
+    """`ShopEnv`'s nested observation → the flat dict the policy takes (float32 arrays); a
+    batch of observations (the population engine's, leading N axis) → a batch."""
     session = observation["session"]
     return {
         "user_type": np.asarray(observation["user_type"], dtype=np.float32),
-        "session": np.array([session[f] for f in SESSION_FIELDS], dtype=np.float32),
+        "session": np.stack([session[f] for f in SESSION_FIELDS], axis=-1, dtype=np.float32),
         "candidates": _item_block(observation["candidates"]),
         "history": _item_block(observation["history"]),
         "history_mask": np.asarray(observation["history"]["mask"], dtype=np.float32),
