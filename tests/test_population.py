@@ -334,3 +334,21 @@ def test_check_user_checks_the_batch_form() -> None:
 
     with pytest.raises(AssertionError, match="alone than among others"):
         check_user(Leaky)
+
+
+def test_check_recommender_checks_the_batch_form() -> None:
+    from simshop_core.testing import check_recommender
+    from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
+
+    check_recommender(PopularityRecommender)
+    check_recommender(RandomRecommender)
+
+    class Upside(PopularityRecommender):
+        name = "upside"
+
+        def recommend_batch(self, observations, k):  # the least popular: not recommend's
+            popularity = observations["candidates"]["popularity"]
+            return np.argsort(popularity, axis=1, kind="stable")[:, :k]
+
+    with pytest.raises(AssertionError, match="other slates than recommend"):
+        check_recommender(Upside)

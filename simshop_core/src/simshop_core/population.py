@@ -144,6 +144,7 @@ class Population:
         # instance per live shopper; one without memory is shared.
         self._instances: list[User | None] = [None] * n
         self._rows = np.arange(n)
+        self._group_cache: list[tuple[int, np.ndarray]] | None = None
 
     # --- arrivals and visits --------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class Population:
         arrival = uniforms(keys, 0, Purpose.ARRIVAL, _ARRIVAL_COLUMNS)[:, 0]
         slots = (arrival * len(env.shoppers)).astype(np.int64)
         self.slot[rows] = slots
+        self._group_cache = None
         for row, slot, key in zip(rows.tolist(), slots.tolist(), keys, strict=True):
             if self._batch[slot]:
                 continue
@@ -333,7 +335,7 @@ class Population:
                 self._examination,
             )
             return clicked, bought, utility, examine, click_prob
-        groups = _groups(self.slot, len(env.shoppers))
+        groups = self._groups()
         clicked = np.zeros((n, k), dtype=bool)
         bought = np.zeros((n, k), dtype=bool)
         utility = np.zeros((n, k))
@@ -372,6 +374,19 @@ class Population:
                 page = self._one_shopper(row, slates[row], rows[row], times_shown[row])
                 clicked[row], bought[row], utility[row], examine[row], click_prob[row] = page
         return clicked, bought, utility, examine, click_prob
+
+    def _groups(self) -> list[tuple[int, np.ndarray]]:
+        """The slots of each shopper model present, in model order; kept until shoppers
+        arrive or slots are shed."""
+        if self._group_cache is None:
+            order = np.argsort(self.slot, kind="stable")
+            models, starts = np.unique(self.slot[order], return_index=True)
+            ends = [*starts[1:].tolist(), len(order)]
+            self._group_cache = [
+                (int(model), order[start:end])
+                for model, start, end in zip(models.tolist(), starts.tolist(), ends, strict=True)
+            ]
+        return self._group_cache
 
     def _batch_utility(
         self,
@@ -471,7 +486,7 @@ class Population:
         exposure = columns if self._per_shopper_pool else self.pool
         times_shown = np.take_along_axis(self.shown, exposure, axis=1)
         utility = np.zeros((n, m))
-        for slot, group in _groups(self.slot, len(self.env.shoppers)):
+        for slot, group in self._groups():
             if self._batch[slot]:
                 utility[group] = self._batch_utility(
                     slot, group, columns[group], self.pool[group], times_shown[group]
@@ -506,6 +521,7 @@ class Population:
         self._instances = [self._instances[i] for i in rows.tolist()]
         self.size = len(rows)
         self._rows = np.arange(self.size)
+        self._group_cache = None
 
 
 #: The (fields, N, …) observation blocks: their slot axis is the second.
@@ -526,8 +542,3 @@ def _same(array: np.ndarray) -> np.ndarray:
 def _keeps_memory(user: User) -> bool:
     """A model that may change its own state per shopper (it overrides `reset` or `react`)."""
     return type(user).reset is not User.reset or type(user).react is not User.react
-
-
-def _groups(slot: np.ndarray, n_slots: int) -> list[tuple[int, np.ndarray]]:
-    """The rows of each shopper model present, in model order."""
-    return [(s, np.flatnonzero(slot == s)) for s in range(n_slots) if (slot == s).any()]

@@ -286,7 +286,45 @@ def check_recommender(
                     + _DETERMINISM_HINT
                     + ", and clear what was learnt in reset(rng)"
                 )
+    if type(rec).recommend_batch is not Recommender.recommend_batch:
+        _check_recommender_batch(copy.deepcopy(pristine), env, seed)
     return rec
+
+
+def _check_recommender_batch(rec: Recommender, env: ShopEnv, seed: int) -> None:
+    """`Recommender.recommend_batch` on a population's observations: valid (N, k) slates,
+    leaving the observations alone, and — for a recommender whose slates do not depend on
+    its rng — the slates `recommend` gives one observation at a time."""
+    from simshop_core.population import Population
+    from simshop_core.recommender import observation_row
+    from simshop_core.spaces import check_slates
+
+    label = f"{type(rec).__name__}.recommend_batch"
+    population = Population(env, 6, seed)
+    population.arrive(np.arange(6), np.arange(6))
+    observations = population.observation(copy=True)
+    frozen = copy.deepcopy(observations)
+    k, n = env.slate_size, env.num_candidates
+    rec.reset(np.random.default_rng(seed))
+    slates = rec.recommend_batch(observations, k)
+    if not isinstance(slates, np.ndarray):
+        raise AssertionError(f"{label} returned {type(slates).__name__}, not a np.ndarray")
+    try:
+        check_slates(slates, n, k, 6, label)
+    except ValueError as exc:
+        raise AssertionError(str(exc)) from None
+    changed = _diff(frozen, observations, "observations")
+    if changed:
+        raise AssertionError(f"{label} changed {changed}; it must only read")
+    rows = [observation_row(observations, i) for i in range(6)]
+    one = [rec.recommend(row, k) for row in rows]
+    rec.reset(np.random.default_rng(seed + 1))
+    other = [rec.recommend(row, k) for row in rows]
+    deterministic = all(np.array_equal(a, b) for a, b in zip(one, other, strict=True))
+    if deterministic and not all(np.array_equal(a, b) for a, b in zip(slates, one, strict=True)):
+        raise AssertionError(
+            f"{label} gave other slates than recommend does one observation at a time"
+        )
 
 
 def _probe_env(rec: Recommender, catalog: Catalog | None, slate_size: int) -> ShopEnv:
