@@ -17,6 +17,7 @@ import contextlib
 import re
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +91,9 @@ def dask_executor(scheduler: str, workers: int) -> Iterator[Executor]:
         from distributed import as_completed as dask_as_completed
 
         if scheduler == LOCAL:
-            with _sigint_ignored():  # the workers inherit "ignore"
+            with _sigint_ignored(), warnings.catch_warnings():  # the workers inherit "ignore"
+                # Its HTTP server (health checks; no dashboard) moves off a busy port 8787.
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
                 cluster = LocalCluster(
                     n_workers=max(1, workers),
                     threads_per_worker=1,
