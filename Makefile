@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch, installed before anything asks for `torch` (a bare requirement
 # could pull a multi-gigabyte CUDA build).
 TORCH ?= torch==2.13.0
-PACKAGES := -e ./simshop_core -e ./simshop_users -e "./simshop_recommenders[ppo,wandb]" \
+PACKAGES := -e "./simshop_core[dask]" -e ./simshop_users -e "./simshop_recommenders[ppo,wandb]" \
             -e ./simshop_cli -e ./simshop_ui
 
 .PHONY: install demo test lint browser benchmark clean

@@ -13,6 +13,7 @@ from simshop_cli.options import (
     catalog_option,
     env_option_option,
     jobs_option,
+    scheduler_option,
     seed_option,
     suffix_check,
     users_option,
@@ -66,6 +67,7 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
     "this new or empty folder.",
 )
 @jobs_option("Worker processes; the numbers are the same for any value.")
+@scheduler_option
 def evaluate(
     recommenders: str,
     users: str,
@@ -77,6 +79,7 @@ def evaluate(
     plot: Path | None,
     log_dir: Path | None,
     jobs: int,
+    scheduler: str | None,
 ) -> None:
     """Compare recommenders across shopper models.
 
@@ -106,6 +109,7 @@ def evaluate(
             env_options=env_options,
             progress=advance,
             log=log_dir,
+            scheduler=scheduler,
         )
     print_results(result)
     for note in result.notes:

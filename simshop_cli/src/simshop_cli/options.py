@@ -96,3 +96,32 @@ def env_option(
 
 #: The ready-made ``--env-option`` (the parameter is called ``env_options``, a dict).
 env_option_option = env_option()
+
+
+def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Imported here: `simshop --help` does not pay for simshop_core (this module imports
+    # no Dask either: it is checked for, not loaded).
+    from simshop_core.scheduler import check_scheduler, require_dask
+
+    try:
+        value = check_scheduler(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    if value is not None:
+        try:
+            require_dask()
+        except ImportError as exc:
+            raise click.ClickException(str(exc)) from None
+    return value
+
+
+#: ``--scheduler local|ADDRESS``: run the tasks on Dask (`simshop_core.scheduler`).
+scheduler_option = click.option(
+    "--scheduler",
+    default=None,
+    metavar="local|ADDRESS",
+    callback=_scheduler,
+    help="Run the work on Dask: 'local' starts a cluster of --jobs worker processes on this "
+    "machine, tcp://HOST:PORT uses a running cluster (its workers, not --jobs). The numbers "
+    "are the same as without it. Needs pip install 'simshop-core[dask]'.",
+)

@@ -45,6 +45,7 @@ from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.plugins import PluginError, PluginRuntimeError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
+from simshop_core.scheduler import LOCAL, Executor, check_scheduler
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 from simshop_core.user import User
@@ -331,6 +332,7 @@ def evaluate(
     env_options: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     log: str | os.PathLike[str] | None = None,
+    scheduler: str | None = None,
 ) -> EvaluationResult:
     """Run every (user, recommender) cell, plus random (if installed) and the oracle.
 
@@ -339,11 +341,116 @@ def evaluate(
     (a trained recommender brings its own layout). ``progress(n)`` is called with the number
     of visits just finished. ``log``: a folder for the per-page log (DESIGN §10), which must
     not exist yet or be empty; it is written whole or not at all, one part file per cell.
+    ``scheduler``: None (this process, or ``jobs`` local worker processes), ``"local"`` (a
+    Dask `LocalCluster` of ``jobs`` workers) or a Dask scheduler address
+    (``tcp://HOST:PORT``); the numbers are the same for all (`simshop_core.scheduler`).
     """
     # Plain ints from here on (a NumPy integer would not go into the JSON manifest).
     episodes = check_int("episodes", episodes, 1, MAX_EPISODES)
     jobs = check_int("jobs", jobs, 1, MAX_JOBS)
     seed = check_seed(seed)
+    scheduler = _check_scheduler(scheduler, log)
+    plan = _plan(recommenders, users, catalog, env_options)
+    catalog = plan.catalog
+    cells = plan.cells(seed, episodes, in_process=jobs == 1 and scheduler is None)
+    notes = [] if RANDOM in plan.specs else [NO_RANDOM_NOTE]
+    manifest = run_manifest(
+        seed=seed,
+        episodes=episodes,
+        users=plan.users,
+        recommenders={label: _spec_text(spec) for label, spec in sorted(plan.specs.items())},
+        env_options=plan.options,
+        catalog=catalog,
+    )
+    if log is None:
+        played = _run_cells(cells, catalog, jobs, progress, None, scheduler)
+    else:
+        from simshop_core.logs import LogWriter, check_log_target
+
+        check_log_target(log)  # before any work: a bad folder must not cost a whole run
+        run_id = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+        metadata = {"run_id": run_id, **manifest}
+        with LogWriter(log, metadata) as writer:
+            tasks = sum(cell.blocks for cell in cells)
+            parts: list[_LogPart | None] = [
+                _LogPart(writer.part_path(i), run_id, seed, writer.metadata) for i in range(tasks)
+            ]
+            played = _run_cells(cells, catalog, jobs, progress, parts, scheduler)
+    results = [r for r in played if isinstance(r, CellResult)]
+    failed = [r for r in played if isinstance(r, CellFailure)]
+    failures = sorted([*plan.failures(), *failed], key=lambda f: (f.user, f.recommender))
+    return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes, failures)
+
+
+def _check_scheduler(scheduler: str | None, log: object = None) -> str | None:
+    """The scheduler, checked; a log is written on this machine, so not by a remote cluster."""
+    scheduler = check_scheduler(scheduler)
+    if log is not None and scheduler not in (None, LOCAL):
+        raise ValueError(
+            f"a per-page log cannot be written by the cluster at {scheduler} (its workers may "
+            "not share this machine's files); use the local scheduler or --jobs"
+        )
+    return scheduler
+
+
+@dataclass
+class _Plan:
+    """What every seed of a comparison shares: the shoppers, the recommenders (built once,
+    or broken), the env options and the catalog."""
+
+    users: list[str]
+    specs: dict[str, str | Recommender]
+    built: dict[str, Recommender]
+    broken: dict[str, str]  # label -> why it could not be built
+    options: dict[str, Any]  # the merged env options, as the manifest shows them
+    cell_options: dict[str, Any]  # what every cell's env gets
+    catalog: Catalog
+
+    def cells(self, seed: int, episodes: int, in_process: bool) -> list[_Cell]:
+        """Every cell of master seed ``seed`` but the broken ones, by user then label.
+        ``in_process``: cells play the recommenders built here, else a worker builds its own
+        from the spec."""
+        cells = []
+        for user in self.users:
+            for label, spec in sorted(self.specs.items()):
+                if label in self.broken:
+                    continue
+                env_seed, rec_seed = cell_seeds(seed, user, label)
+                use = (
+                    self.built.get(label, spec) if in_process or not isinstance(spec, str) else spec
+                )
+                learner = label in self.built and is_learner(self.built[label])
+                cells.append(
+                    _Cell(
+                        user,
+                        use,
+                        label,
+                        episodes,
+                        env_seed,
+                        rec_seed,
+                        self.cell_options,
+                        learner,
+                        blocks.BLOCK_SHOPPERS,
+                    )
+                )
+        return cells
+
+    def failures(self) -> list[CellFailure]:
+        """The cells of the recommenders that could not be built."""
+        return [
+            CellFailure(user, label, error)
+            for user in self.users
+            for label, error in self.broken.items()
+        ]
+
+
+def _plan(
+    recommenders: str | Sequence[str | Recommender],
+    users: str | Sequence[str],
+    catalog: Catalog | str | os.PathLike[str] | None,
+    env_options: dict[str, Any] | None,
+) -> _Plan:
+    """Check a comparison's input and build what its cells share (`evaluate`, `sweep`)."""
     check_env_options(env_options or {}, exclude=("catalog", "users", "render_mode"))
     user_list = user_specs(users)
     specs = recommender_specs(recommenders)
@@ -359,64 +466,14 @@ def evaluate(
         except PluginRuntimeError as exc:
             broken[label] = str(exc)
     options = merged_env_options(list(built.values()), env_options)
-    catalog = load_catalog(catalog)
+    loaded = load_catalog(catalog)
     # Bad options fail now, not in a worker; a probe shopper, so that one broken shopper
     # plugin fails its own cells rather than the whole run.
-    ShopEnv(catalog, users=[_OptionsProbe()], **{"user_types": [], **options})
+    ShopEnv(loaded, users=[_OptionsProbe()], **{"user_types": [], **options})
     # The shopper vocabulary of this process's registry, pinned: a worker's registry lacks
     # shoppers registered in-process, and its default vocabulary would differ.
     cell_options = {"user_types": sorted(get_registry().users), **options}
-    cells = []
-    failures = [
-        CellFailure(user, label, error) for user in user_list for label, error in broken.items()
-    ]
-    for user in user_list:
-        for label, spec in sorted(specs.items()):
-            if label in broken:
-                continue
-            env_seed, rec_seed = cell_seeds(seed, user, label)
-            # A worker process builds its own from the spec.
-            use = built.get(label, spec) if jobs == 1 or not isinstance(spec, str) else spec
-            learner = label in built and is_learner(built[label])
-            cells.append(
-                _Cell(
-                    user,
-                    use,
-                    label,
-                    episodes,
-                    env_seed,
-                    rec_seed,
-                    cell_options,
-                    learner,
-                    blocks.BLOCK_SHOPPERS,
-                )
-            )
-
-    notes = [] if RANDOM in specs else [NO_RANDOM_NOTE]
-    manifest = run_manifest(
-        seed=seed,
-        episodes=episodes,
-        users=user_list,
-        recommenders={label: _spec_text(spec) for label, spec in sorted(specs.items())},
-        env_options=options,
-        catalog=catalog,
-    )
-    if log is None:
-        results, failed = _run_cells(cells, catalog, jobs, progress, None)
-    else:
-        from simshop_core.logs import LogWriter, check_log_target
-
-        check_log_target(log)  # before any work: a bad folder must not cost a whole run
-        run_id = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
-        metadata = {"run_id": run_id, **manifest}
-        with LogWriter(log, metadata) as writer:
-            tasks = sum(cell.blocks for cell in cells)
-            parts: list[_LogPart | None] = [
-                _LogPart(writer.part_path(i), run_id, seed, writer.metadata) for i in range(tasks)
-            ]
-            results, failed = _run_cells(cells, catalog, jobs, progress, parts)
-    failures = sorted([*failures, *failed], key=lambda f: (f.user, f.recommender))
-    return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes, failures)
+    return _Plan(user_list, specs, built, broken, options, cell_options, loaded)
 
 
 def _run_cells(
@@ -425,17 +482,20 @@ def _run_cells(
     jobs: int,
     progress: Callable[[int], None] | None,
     parts: list[_LogPart | None] | None,
-) -> tuple[list[CellResult], list[CellFailure]]:
-    """Every cell's result, in the order of ``cells``, and the cells that failed: a cell whose
-    plugin misbehaves is a failure (named), and the others still run.
+    scheduler: str | None = None,
+) -> list[CellResult | CellFailure]:
+    """Every cell's result, or its failure, in the order of ``cells``: a cell whose plugin
+    misbehaves is a failure (named), and the others still run.
 
-    The work is one task per (cell, block). With ``jobs > 1`` the tasks go to spawned
-    workers, except those a worker cannot rebuild (`_needs_this_process`): those run here
-    meanwhile. A cell's blocks are put together in block order, so the numbers are those of
-    ``jobs=1``. ``parts``: one log part per task, in task order (None: no log)."""
+    The work is one task per (cell, block). With ``jobs > 1`` or a ``scheduler`` the tasks go
+    to workers (spawned here, or Dask's), except those a worker cannot rebuild
+    (`_needs_this_process`): those run here meanwhile. A cell's blocks are put together in
+    block order, so the numbers are those of ``jobs=1``. ``parts``: one log part per task, in
+    task order (None: no log)."""
     tasks = [(c, b) for c, cell in enumerate(cells) for b in range(cell.blocks)]
     part = (lambda t: None) if parts is None else parts.__getitem__
-    here = [t for t, (c, _) in enumerate(tasks) if jobs == 1 or _needs_this_process(cells[c])]
+    alone = jobs == 1 and scheduler is None
+    here = [t for t, (c, _) in enumerate(tasks) if alone or _needs_this_process(cells[c])]
     away = [t for t in range(len(tasks)) if t not in set(here)]
     played: dict[int, Visits] = {}
     errors: dict[int, str] = {}
@@ -450,9 +510,11 @@ def _run_cells(
         if progress:
             progress(len(visits.reward) if visits is not None else 0)
 
-    with _worker_pool(min(jobs, len(away))) as submit:
+    with _executor(scheduler, min(jobs, len(away))) as pool:
+        shared = pool.share(catalog) if away else catalog
         futures = {
-            submit(run_block, cells[tasks[t][0]], tasks[t][1], catalog, part(t)): t for t in away
+            pool.submit(run_block, cells[tasks[t][0]], tasks[t][1], shared, part(t)): t
+            for t in away
         }
         for t in here:
             c, b = tasks[t]
@@ -462,21 +524,34 @@ def _run_cells(
                 done(t, run_block(cells[c], b, catalog, part(t)), None)
             except PluginError as exc:
                 done(t, None, exc)
-        for future in as_completed(futures):
+        for future in pool.as_completed(futures):
             t = futures[future]
             try:
                 done(t, future.result(), None)
             except PluginError as exc:
                 done(t, None, exc)
-    results = []
+    results: list[CellResult | CellFailure] = []
     for c, cell in enumerate(cells):
         if c in errors:
+            results.append(CellFailure(cell.user, cell.label, errors[c]))
             continue
         blocks = [played[t] for t, (tc, _) in enumerate(tasks) if tc == c]
         results.append(cell_result(cell, Visits.concatenate(blocks)))
-    failures = [CellFailure(cells[c].user, cells[c].label, e) for c, e in errors.items()]
-    failures.sort(key=lambda f: (f.user, f.recommender))
-    return results, failures
+    return results
+
+
+@contextlib.contextmanager
+def _executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
+    """Dask's workers with a ``scheduler`` (none started when no task goes away), else
+    ``workers`` spawned processes (`_worker_pool`)."""
+    if scheduler is not None and workers > 0:
+        from simshop_core.scheduler import dask_executor
+
+        with dask_executor(scheduler, workers) as executor:
+            yield executor
+        return
+    with _worker_pool(workers if scheduler is None else 0) as submit:
+        yield Executor(submit, as_completed)
 
 
 def _needs_this_process(cell: _Cell) -> bool:
