@@ -352,3 +352,21 @@ def test_check_recommender_checks_the_batch_form() -> None:
 
     with pytest.raises(AssertionError, match="other slates than recommend"):
         check_recommender(Upside)
+
+
+@pytest.mark.parametrize(("n", "k"), [(50, 5), (8, 3), (5, 5)])
+def test_sampled_slates_are_uniform_over_ordered_slates(n: int, k: int) -> None:
+    from itertools import permutations
+
+    from scipy import stats
+
+    draws = sample_slates(np.random.default_rng(2), 60_000, n, k)
+    assert check_slates(draws, n, k, 60_000) is draws
+    if n <= 8:  # every ordered slate equally likely: a chi-square test over all of them
+        index = {s: i for i, s in enumerate(permutations(range(n), k))}
+        counts = np.bincount([index[tuple(r)] for r in draws.tolist()], minlength=len(index))
+        assert stats.chisquare(counts).pvalue > 1e-3
+    else:
+        for j in range(k):
+            counts = np.bincount(draws[:, j], minlength=n)
+            assert stats.chisquare(counts).pvalue > 1e-3

@@ -343,14 +343,26 @@ class Population:
         click_prob = np.zeros((n, k))
         batch_rows = [idx for slot, idx in groups if self._batch[slot]]
         if batch_rows:
+            # The batch-form slots, ordered by shopper model: one gather of the inputs, a
+            # contiguous slice per model, one scatter of the utilities.
+            idx = np.concatenate(batch_rows)
+            by_model = (slates[idx], rows[idx], times_shown[idx], self.key[idx], self.counter[idx])
+            ordered = np.empty((len(idx), k))
+            start = 0
             for slot, group in groups:
-                if self._batch[slot]:
-                    utility[group] = self._batch_utility(
-                        slot, group, slates[group], rows[group], times_shown[group]
-                    )
+                if not self._batch[slot]:
+                    continue
+                part = slice(start, start + len(group))
+                start = part.stop
+                columns, rows_, times, keys, counters = (a[part] for a in by_model)
+                items = ItemBatch(self._columns, rows_, times, self._codes)
+                rng = BatchRandom(keys, counters, columns)
+                ordered[part] = checked_batch_utility(env.shoppers[slot], items, rng)
+            utility[idx] = ordered
             # Every slot's click draws and outcome at once (no gathers), when every model
             # has a batch form; else those of the batch-form slots.
-            idx = slice(None) if len(batch_rows) == len(groups) else np.concatenate(batch_rows)
+            if len(batch_rows) == len(groups):
+                idx = slice(None)
             draws = uniforms(self.key[idx], self.counter[idx], Purpose.CLICK, self._draw_columns)
             slot_of = self.slot[idx][:, None]
             page = batch_outcome(

@@ -59,10 +59,7 @@ class SlateBatchSpace(spaces.MultiDiscrete):
         return sample_slates(self.np_random, self.num_envs, self.n, self.k)
 
     def contains(self, x: Any) -> bool:
-        if not super().contains(x):
-            return False
-        ordered = np.sort(np.asarray(x), axis=1)
-        return bool((ordered[:, 1:] != ordered[:, :-1]).all())
+        return bool(super().contains(x) and not repeats(np.asarray(x)).any())
 
     def __repr__(self) -> str:
         return f"SlateBatchSpace(num_envs={self.num_envs}, n={self.n}, k={self.k})"
@@ -80,9 +77,20 @@ class SlateBatchSpace(spaces.MultiDiscrete):
 
 def sample_slates(rng: np.random.Generator, rows: int, n: int, k: int) -> np.ndarray:
     """``rows`` uniformly random ordered slates of ``k`` distinct indices out of ``n``, as
-    an int64 (rows, k) array, in O(k²) vector operations (no (rows, n) array, no sort of n):
-    position j draws an index among the n − j not yet taken, then steps over the taken ones
-    in increasing order."""
+    an int64 (rows, k) array, without a (rows, n) array or a sort of n.
+
+    When k² ≤ n, i.i.d. uniform k-tuples are drawn and the rows with a repeat drawn again
+    (rejection: the accepted tuples are uniform over ordered slates, and at least ~60% are
+    accepted each round). Otherwise position j draws an index among the n − j not yet taken
+    and steps over the taken ones in increasing order (O(k²) vector operations)."""
+    if k * k <= n:
+        out = rng.integers(0, n, (rows, k))
+        redo = np.flatnonzero(repeats(out))
+        while len(redo):
+            again = rng.integers(0, n, (len(redo), k))
+            out[redo] = again
+            redo = redo[repeats(again)]
+        return out
     out = np.empty((rows, k), dtype=np.int64)
     taken = np.empty((rows, 0), dtype=np.int64)  # the indices so far, sorted per row
     for j in range(k):
@@ -91,6 +99,21 @@ def sample_slates(rng: np.random.Generator, rows: int, n: int, k: int) -> np.nda
             v += v >= taken[:, i]
         out[:, j] = v
         taken = np.sort(np.concatenate([taken, v[:, None]], axis=1), axis=1)
+    return out
+
+
+def repeats(slates: np.ndarray) -> np.ndarray:
+    """Per row of an (N, k) array, whether some index appears twice. Column against column
+    for small k: sorting many short rows costs far more."""
+    rows, k = slates.shape
+    if k > 12:
+        ordered = np.sort(slates, axis=1)
+        return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    out = np.zeros(rows, dtype=bool)
+    columns = [slates[:, j] for j in range(k)]
+    for i in range(k):
+        for j in range(i + 1, k):
+            out |= columns[i] == columns[j]
     return out
 
 
@@ -103,16 +126,11 @@ def check_slates(slates: Any, n: int, k: int, rows: int, who: str = "the actions
         raise ValueError(f"{who} must be {want}; got dtype {a.dtype}")
     if a.shape != (rows, k):
         raise ValueError(f"{who} must be {want}; got shape {a.shape}")
-    ordered = np.sort(a, axis=1)
-    # Two reductions and one comparison for the whole batch; rows are looked at only
-    # when something is wrong.
-    if (
-        ordered[:, 0].min() < 0
-        or ordered[:, -1].max() >= n
-        or (ordered[:, 1:] == ordered[:, :-1]).any()
-    ):
-        bad = (a < 0).any(axis=1) | (a >= n).any(axis=1)
-        bad |= (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    # Two reductions and the repeat check for the whole batch; rows are looked at only when
+    # something is wrong.
+    repeated = repeats(a)
+    if a.min() < 0 or a.max() >= n or repeated.any():
+        bad = (a < 0).any(axis=1) | (a >= n).any(axis=1) | repeated
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{who} must be {want}; row {row} is {a[row].tolist()}")
     return a if a.dtype == np.int64 else a.astype(np.int64)
