@@ -132,10 +132,11 @@ class Population:
             self.shown_this_visit = np.zeros((n, self.n_items), dtype=np.int64)
         # The click history in observation order (the last L clicks, oldest first; empty
         # slots in front hold the all-zero padding row), as the observation's blocks.
-        # Slot-major (N, fields, L): a slot's whole history is one contiguous run, so the
-        # clicking slots' histories are gathered and written back as rows.
-        self.hist_int = np.zeros((n, len(INT_FIELDS), L), dtype=np.int64)
-        self.hist_float = np.zeros((n, len(FLOAT_FIELDS), L), dtype=np.float32)
+        # Slot-major, entry by entry (N, L, fields): a slot's whole history is one contiguous
+        # run and an entry a contiguous row, so the clicking slots' histories are gathered,
+        # shifted and written back in long contiguous copies.
+        self.hist_int = np.zeros((n, L, len(INT_FIELDS)), dtype=np.int64)
+        self.hist_float = np.zeros((n, L, len(FLOAT_FIELDS)), dtype=np.float32)
         self.hist_mask = np.zeros((n, L), dtype=np.int8)
         self._ints_by_row = np.ascontiguousarray(self._ints.T)  # (catalog rows, fields)
         self._floats_by_row = np.ascontiguousarray(self._floats.T)
@@ -454,11 +455,11 @@ class Population:
                 (self.hist_int, self._ints_by_row),
                 (self.hist_float, self._floats_by_row),
             ):
-                history = block[which]  # (slots, fields, L)
-                history[:, :, : L - w] = history[:, :, w:]
-                history[:, :, L - w :] = table[new].transpose(0, 2, 1)
+                history = block[which]  # (slots, L, fields)
+                history[:, : L - w] = history[:, w:]
+                history[:, L - w :] = table[new]
                 if block is self.hist_int:
-                    history[:, TIMES_SHOWN, L - w :] = times
+                    history[:, L - w :, TIMES_SHOWN] = times
                 block[which] = history
             mask = self.hist_mask[which]
             mask[:, : L - w] = mask[:, w:]
@@ -483,8 +484,8 @@ class Population:
             },
             "candidates": item_fields(grab(self.cand_int), grab(self.cand_float)),
             "history": item_fields(
-                grab(self.hist_int.transpose(1, 0, 2)),
-                grab(self.hist_float.transpose(1, 0, 2)),
+                grab(self.hist_int).transpose(2, 0, 1),
+                grab(self.hist_float).transpose(2, 0, 1),
                 grab(self.hist_mask),
             ),
         }
