@@ -34,23 +34,24 @@ class PPOSettings:
     512 × 55 item encodings costs about as much as a small matrix product, so its cost
     follows the item encoder's and the heads' widths and the number of epochs.
     ``python benchmarks/ppo_update_cost.py`` times each part per env step. On the 2-core
-    development machine (shared; loaded to ~3 at the time, so read ratios), update + policy
-    forward went from ~685 µs per step (``n_envs=16, n_steps=256, item_dim=32,
-    head_dim=32``) to ~355 µs with these defaults (update ~290, forward ~70; a quieter
-    micro-benchmark gave ~250 + ~36): widths of 16 halve the item tensors, and 64 envs of 64
-    steps (the same 4,096-step rollout) batch four times as many observations per forward
-    call, whose cost is mostly per-call overhead. Quality after 1M steps, seed 0
-    (``benchmarks/ppo_quality.py``): mean normalised score 1.40 (greedy 1.12), ppo beats
-    popularity beyond the CIs on all five target shoppers (widths of 32: 1.44, greedy 1.15).
-    ``n_epochs=3`` would cut the update by another ~25%. One torch thread: a second one
-    gains ~25% on an idle machine, but when another process holds the other core a
-    parallel region waits for its descheduled thread and the update ran 20× slower.
+    development machine (shared, load ~3 at the time: read ratios), update + policy forward
+    went from ~685 µs per step (``n_envs=16, n_steps=256, n_epochs=4, item_dim=32,
+    head_dim=32``) to ~295–335 µs with these defaults (update ~220–260, forward ~70; with
+    4 epochs ~355): widths of 16 halve the item tensors, 64 envs of 64 steps (the same
+    4,096-step rollout) batch four times as many observations per forward call, whose cost
+    is mostly per-call overhead, and 3 epochs do three quarters of the work. Quality after
+    1M steps, seed 0 (``benchmarks/ppo_quality.py``): mean normalised score 1.37 (greedy
+    1.14), ppo beats popularity beyond the CIs on all five target shoppers, greedy too
+    (4 epochs: 1.40, greedy 1.12; the 0.2 model, widths of 32 and 16 × 256: 1.44, 1.15).
+    One torch thread: a second one gains ~25% on an idle machine, but when another process
+    holds the other core a parallel region waits for its descheduled thread and the update
+    ran 20× slower.
     """
 
     n_envs: int = 64
     n_steps: int = 64
     batch_size: int = 512
-    n_epochs: int = 4
+    n_epochs: int = 3
     learning_rate: float = 1e-3
     gamma: float = 0.99
     gae_lambda: float = 0.95
