@@ -403,7 +403,8 @@ def test_a_stop_signal_leaves_a_loadable_checkpoint(tmp_path: Path, signum: int)
     assert "Traceback" not in stderr
     assert not (tmp_path / "never.zip").exists()
     resumed = PPORecommender.load(checkpoints[0])
-    assert resumed.num_timesteps >= 512
+    # At least the first rollout: 2 envs (TINY_ARGS) × the default steps per env.
+    assert resumed.num_timesteps >= 2 * PPOSettings().n_steps
 
 
 def wandb_records(path: Path) -> Iterator[Any]:

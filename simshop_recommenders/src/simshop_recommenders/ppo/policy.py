@@ -52,7 +52,9 @@ class SlateHeads(nn.Module):
 
     def forward_critic(self, features: tuple[th.Tensor, th.Tensor]) -> th.Tensor:
         candidates, context = features
-        return self.critic(th.cat([context, candidates.amax(dim=1)], dim=-1))
+        # max, not amax: the same values, and a backward pass that scatters one gradient per
+        # feature instead of sharing it among ties (ties are at ReLU's 0, where it is 0 anyway).
+        return self.critic(th.cat([context, candidates.max(dim=1).values], dim=-1))
 
     def forward(self, features: tuple[th.Tensor, th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
         return self.forward_actor(features), self.forward_critic(features)

@@ -29,17 +29,28 @@ from simshop_recommenders.ppo.vec_env import EngineVecEnv
 class PPOSettings:
     """PPO, network and training-env settings; the defaults are the tuned ones.
 
-    Measured on the 2-core development machine (shared, so ±10%): ~1,800 env steps/s with
-    these defaults; ``n_epochs=2`` runs at ~2,700 steps/s but its deterministic policy
-    stays at popularity's level for ``familiarity_seeker`` after 1M steps, and
-    ``n_epochs=8`` runs at ~1,200 steps/s for no gain at 300k steps. One torch thread: the
-    minibatches are small and a second thread only contends with the env loop.
+    The update, not the env, is the wall: on CPU every elementwise pass over a minibatch's
+    512 × 55 item encodings costs about as much as a small matrix product, so its cost
+    follows the item encoder's and the heads' widths and the number of epochs.
+    ``python benchmarks/ppo_update_cost.py`` times each part per env step. On the 2-core
+    development machine (shared, load ~3 at the time: read ratios), update + policy forward
+    went from ~685 µs per step (``n_envs=16, n_steps=256, n_epochs=4, item_dim=32,
+    head_dim=32``) to ~295–335 µs with these defaults (update ~220–260, forward ~70; with
+    4 epochs ~355): widths of 16 halve the item tensors, 64 envs of 64 steps (the same
+    4,096-step rollout) batch four times as many observations per forward call, whose cost
+    is mostly per-call overhead, and 3 epochs do three quarters of the work. Quality after
+    1M steps, seed 0 (``benchmarks/ppo_quality.py``): mean normalised score 1.37 (greedy
+    1.14), ppo beats popularity beyond the CIs on all five target shoppers, greedy too
+    (4 epochs: 1.40, greedy 1.12; the 0.2 model, widths of 32 and 16 × 256: 1.44, 1.15).
+    One torch thread: a second one gains ~25% on an idle machine, but when another process
+    holds the other core a parallel region waits for its descheduled thread and the update
+    ran 20× slower.
     """
 
-    n_envs: int = 16
-    n_steps: int = 256
+    n_envs: int = 64
+    n_steps: int = 64
     batch_size: int = 512
-    n_epochs: int = 4
+    n_epochs: int = 3
     learning_rate: float = 1e-3
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -47,9 +58,9 @@ class PPOSettings:
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    item_dim: int = 32
+    item_dim: int = 16
     context_dim: int = 64
-    head_dim: int = 32
+    head_dim: int = 16
     threads: int = 1
     chain_visits: bool = True
     reward_scale: float = 0.1
