@@ -10,7 +10,7 @@ env step:
   size and the PPO settings decide;
 - ``forward``: the policy's forward pass while collecting rollouts (one batched call per
   vectorised step: scores, sampled slate, value);
-- ``env``: stepping the vectorised env (``step_wait``), which the population engine replaces;
+- ``env``: stepping the vectorised env (``step_wait``: the population engine);
 - ``other``: the rest of rollout collection (SB3's buffer, callbacks, tensor conversion).
 
 ``update + forward`` is the policy's cost, independent of the env; the issue's budget for it is
@@ -28,11 +28,11 @@ from typing import Any
 
 import torch as th
 from stable_baselines3 import PPO
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from simshop_recommenders.ppo.policy import SlatePolicy
 from simshop_recommenders.ppo.recommender import PPORecommender
 from simshop_recommenders.ppo.training import PPOSettings
+from simshop_recommenders.ppo.vec_env import EngineVecEnv
 
 PARTS = ("update", "forward", "env")
 
@@ -70,7 +70,7 @@ def run_once(timesteps: int, settings: PPOSettings) -> tuple[float, dict[str, fl
         timed(PPO, "train", "update", totals),
         timed(PPO, "collect_rollouts", "rollout", totals),
         timed(SlatePolicy, "forward", "forward", totals),
-        timed(DummyVecEnv, "step_wait", "env", totals),
+        timed(EngineVecEnv, "step_wait", "env", totals),
     ]
     try:
         result = PPORecommender().train(timesteps, settings=settings, run_dir=None)
