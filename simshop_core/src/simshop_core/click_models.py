@@ -70,8 +70,9 @@ def _buys(user: User, utility: np.ndarray, clicked: np.ndarray, draws: Draws, k:
     chance is >= 0, and a uniform draw is below any value >= 1). Draws are asked for the
     clicked positions only: the others cannot be bought."""
     bought = np.zeros(k, dtype=bool)
-    where = np.flatnonzero(clicked).tolist()
-    if where:
+    flags = clicked.tolist()
+    if True in flags:
+        where = [j for j, c in enumerate(flags) if c]
         low, span = user.click_threshold, user.buy_threshold - user.click_threshold
         listed = utility.tolist()
         for j, draw in zip(where, draws([k + j for j in where]), strict=True):
@@ -89,7 +90,6 @@ class ClickModel:
         self._utility = utility
         self._react = react
         self._ones = np.ones(slate_size)
-        self._positions = list(range(slate_size))
 
     def outcome(
         self,
@@ -131,6 +131,7 @@ class PositionBased(ClickModel):
     ) -> None:
         super().__init__(slate_size, utility, react)
         self.examination = np.asarray(examination, dtype=np.float64)[:slate_size]
+        self._examination = self.examination.tolist()  # plain floats for one page's few draws
 
     def outcome(
         self,
@@ -145,7 +146,13 @@ class PositionBased(ClickModel):
             utility = u()
             # The threshold rule on the examined positions.
             attractive = utility >= user.click_threshold
-            clicked = attractive & (np.array(draws(self._positions)) < e)
+            # Only an attractive item's examination can matter: draw for those alone.
+            clicked = np.zeros(k, dtype=bool)
+            flags = attractive.tolist()
+            if True in flags:
+                where = [j for j, a in enumerate(flags) if a]
+                for j, draw in zip(where, draws(where), strict=True):
+                    clicked[j] = draw < self._examination[j]
             bought = _buys(user, utility, clicked, draws, k)
             return PageOutcome(clicked, bought, utility, e.copy(), e * attractive)
         u = self._truth(user, items, rng)

@@ -251,36 +251,34 @@ class Population:
             - w.page * page
         )
 
-        # The bookkeeping, on the stepped slots only.
+        # The bookkeeping, on the stepped slots only: a slot that is not stepped gets its
+        # own values written back (full-size masked writes beat gathering the others).
         if active is None:
-            shown[exposure] = seen
-            shown_this_visit[exposure] = repeats + 1
-            on = self._rows
+            step = 1
+            new_seen, new_repeats = seen, repeats + 1
         else:
-            on = np.flatnonzero(active)
-            shown[exposure[on]] = seen[on]
-            shown_this_visit[exposure[on]] = repeats[on] + 1
+            step = active.astype(np.int64)
+            on = active[:, None]
+            new_seen = np.where(on, seen, times_shown)
+            new_repeats = np.where(on, repeats + 1, repeats)
+            page_clicks = page_clicks * step
+            page_buys = page_buys * step
+            reward = np.where(active, reward, 0.0)
+        shown[exposure] = new_seen
+        shown_this_visit[exposure] = new_repeats
         if not self._per_shopper_pool:
-            _flat(self.cand_int[TIMES_SHOWN])[(base + slates)[on]] = seen[on]
-        if active is not None:
-            page_clicks = np.where(active, page_clicks, 0)
+            _flat(self.cand_int[TIMES_SHOWN])[base + slates] = new_seen
         self._remember(rows, seen, clicked, page_clicks)
         limits = env.limits
         streak = np.where(page_clicks > 0, 0, self.streak + 1)
-        if active is None:
-            self.clicks += page_clicks
-            self.buys += page_buys
-            self.streak = streak
-            self.visit_reward += reward
-            self.page = page + 1
-            self.counter += 1
-        else:
-            self.clicks[on] += page_clicks[on]
-            self.buys[on] += page_buys[on]
-            self.streak[on] = streak[on]
-            self.visit_reward[on] += reward[on]
-            self.page = page + active
-            self.counter[on] += 1
+        if active is not None:
+            streak = np.where(active, streak, self.streak)
+        self.clicks += page_clicks
+        self.buys += page_buys
+        self.streak = streak
+        self.visit_reward += reward
+        self.page = page + step
+        self.counter += step
         terminated = (
             (self.streak >= limits.no_click_pages)
             | (self.clicks >= limits.clicks)

@@ -112,10 +112,10 @@ def small_uniforms(
     """`uniforms` for one shopper and a few columns, in Python ints: the same numbers, bit
     for bit, without NumPy's per-call cost (which would be most of one shopper's page)."""
     key = int(key[0]) if isinstance(key, np.ndarray) else int(key)
-    base = (int(counter) << 40) | (int(purpose) << 32) | (int(call) << 20)
+    start = key + ((int(counter) << 40) | (int(purpose) << 32) | (int(call) << 20)) * _G
     out = []
-    for column in columns:
-        z = (key + (base | column) * _G) & _MASK
+    for column in columns:  # (start + column·γ) is key + (base | column)·γ: base's low bits are 0
+        z = (start + column * _G) & _MASK
         z = ((z ^ (z >> 30)) * _A) & _MASK
         z = ((z ^ (z >> 27)) * _B) & _MASK
         out.append(((z ^ (z >> 31)) >> 11) * _TO_UNIT)
@@ -168,6 +168,12 @@ class BatchRandom:
     def random(self) -> np.ndarray:
         """U[0, 1), one per item."""
         self._calls += 1
+        if len(self.keys) == 1 and self.columns.size <= _SMALL:  # one shopper: Python ints
+            counter = int(self.counters[0])
+            row = small_uniforms(
+                self.keys, counter, Purpose.UTILITY, self.columns[0].tolist(), self._calls
+            )
+            return np.array([row])
         return uniforms(self.keys, self.counters, Purpose.UTILITY, self.columns, self._calls)
 
     def uniform(self, low: float, high: float) -> np.ndarray:
