@@ -81,8 +81,8 @@ _FORMATS = {
     "n_envs",
     type=click.IntRange(1, MAX_ENVS),
     default=None,
-    help="Environments stepped side by side in this process (default: the recommender's "
-    "own; ppo: 16).",
+    help="Shoppers stepped side by side in this process (default: the recommender's "
+    "own; ppo: 128, on the population engine).",
 )
 @click.option(
     "--tracker",

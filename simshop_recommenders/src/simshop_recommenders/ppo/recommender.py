@@ -457,7 +457,9 @@ class PPORecommender(Trainable):
         with atomic_path(path) as tmp:
             # A file object, so SB3 writes exactly here instead of appending ".zip".
             with tmp.open("wb") as handle:
-                model.save(handle)
+                # Not the last rollout's observations (128 shoppers' worth, most of the
+                # file): resuming resets the env anyway.
+                model.save(handle, exclude=["_last_obs", "_last_episode_starts"])
             with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr(METADATA_NAME, metadata_json(metadata))
         self._metadata = metadata

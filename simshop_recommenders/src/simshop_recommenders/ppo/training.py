@@ -47,8 +47,8 @@ class PPOSettings:
     ran 20× slower.
     """
 
-    n_envs: int = 64
-    n_steps: int = 64
+    n_envs: int = 128
+    n_steps: int = 32
     batch_size: int = 512
     n_epochs: int = 3
     learning_rate: float = 1e-3
