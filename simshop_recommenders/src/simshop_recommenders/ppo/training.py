@@ -33,15 +33,15 @@ class PPOSettings:
     512 × 55 item encodings costs about as much as a small matrix product, so its cost
     follows the item encoder's and the heads' widths and the number of epochs.
     ``python benchmarks/ppo_update_cost.py`` times each part per env step. On the 2-core
-    development machine (shared, load ~3 at the time: read ratios), update + policy forward
-    went from ~685 µs per step (``n_envs=16, n_steps=256, n_epochs=4, item_dim=32,
-    head_dim=32``) to ~295–335 µs with these defaults (update ~220–260, forward ~70; with
-    4 epochs ~355): widths of 16 halve the item tensors, 64 envs of 64 steps (the same
-    4,096-step rollout) batch four times as many observations per forward call, whose cost
-    is mostly per-call overhead, and 3 epochs do three quarters of the work. Quality after
-    1M steps, seed 0 (``benchmarks/ppo_quality.py``): mean normalised score 1.37 (greedy
-    1.14), ppo beats popularity beyond the CIs on all five target shoppers, greedy too
-    (4 epochs: 1.40, greedy 1.12; the 0.2 model, widths of 32 and 16 × 256: 1.44, 1.15).
+    development machine (shared: read ratios), update + policy forward went from ~685 µs per
+    step (0.2's ``n_envs=16, n_steps=256, n_epochs=4, item_dim=32, head_dim=32``) to ~290
+    with these defaults (update ~240, forward ~50; the population engine's step ~22): widths
+    of 16 halve the item tensors, 3 epochs do three quarters of the work, and 128 shoppers
+    of 32 steps (the same 4,096-step rollout) batch eight times as many observations per
+    forward call, whose cost is mostly per-call overhead. The default ``simshop train``
+    command trained 1M steps at 3,280 steps/s; that model (the shipped one) scores 1.29 on
+    ``benchmarks/ppo_quality.py`` (greedy 1.16) and beats popularity beyond the CIs on all
+    five target shoppers (64 × 64 steps: 1.37, 2,820 steps/s; 4 epochs: 1.40).
     One torch thread: a second one gains ~25% on an idle machine, but when another process
     holds the other core a parallel region waits for its descheduled thread and the update
     ran 20× slower.
