@@ -138,6 +138,8 @@ class Population:
         self.hist_int = np.zeros((n, L, len(INT_FIELDS)), dtype=np.int64)
         self.hist_float = np.zeros((n, L, len(FLOAT_FIELDS)), dtype=np.float32)
         self.hist_mask = np.zeros((n, L), dtype=np.int8)
+        self.history_count = np.zeros(n, dtype=np.int64)  # clicks so far (fills the mask)
+        self._history_slots = np.arange(L)
         self._ints_by_row = np.ascontiguousarray(self._ints.T)  # (catalog rows, fields)
         self._floats_by_row = np.ascontiguousarray(self._floats.T)
         self.user_type = np.zeros((n, len(env.user_types)), dtype=np.float32)
@@ -179,6 +181,7 @@ class Population:
         self.hist_int[rows] = 0
         self.hist_float[rows] = 0.0
         self.hist_mask[rows] = 0
+        self.history_count[rows] = 0
         self.user_type[rows] = env._one_hot[env._type_index[slots]]
         self._draw_pools(rows)
         self._start_visits(rows)
@@ -319,8 +322,9 @@ class Population:
         state)."""
         n, k = slates.shape
         env = self.env
-        single = int(self.slot[0])
-        if self._batch[single] and (self.slot == single).all():
+        groups = self._groups()
+        single = groups[0][0]
+        if len(groups) == 1 and self._batch[single]:
             # One batch-form type (an evaluation cell): no gathers.
             slot = single
             utility = self._batch_utility(slot, slice(None), slates, rows, times_shown)
@@ -334,7 +338,6 @@ class Population:
                 self._examination,
             )
             return clicked, bought, utility, examine, click_prob
-        groups = self._groups()
         clicked = np.zeros((n, k), dtype=bool)
         bought = np.zeros((n, k), dtype=bool)
         utility = np.zeros((n, k))
@@ -441,10 +444,15 @@ class Population:
         slots with c clicks shift their history left by c and write the c items at the end
         (a loop over c = 1 … k, each step whole rows at once)."""
         L = self.hist_mask.shape[1]
-        for c in range(1, self.k + 1):
+        clicking = np.flatnonzero(page_clicks)
+        if not len(clicking):
+            return
+        # The mask: the last min(L, clicks so far) slots are filled.
+        self.history_count[clicking] += page_clicks[clicking]
+        self.hist_mask[clicking] = self._history_slots >= L - self.history_count[clicking, None]
+        present = np.flatnonzero(np.bincount(page_clicks, minlength=self.k + 1)[1:]) + 1
+        for c in present.tolist():
             which = np.flatnonzero(page_clicks == c)
-            if not len(which):
-                continue
             picked = clicked[which]
             new = rows[which][picked].reshape(len(which), c)[:, -L:]  # top position first
             times = seen[which][picked].reshape(len(which), c)[:, -L:]
@@ -459,10 +467,6 @@ class Population:
                 if block is self.hist_int:
                     history[:, L - w :, TIMES_SHOWN] = times
                 block[which] = history
-            mask = self.hist_mask[which]
-            mask[:, : L - w] = mask[:, w:]
-            mask[:, L - w :] = 1
-            self.hist_mask[which] = mask
 
     # --- what recommenders see --------------------------------------------------------------
 
