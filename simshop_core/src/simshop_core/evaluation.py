@@ -48,6 +48,7 @@ from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.scheduler import LOCAL, Executor, check_scheduler
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.student_t import t_quantile
 from simshop_core.user import User
 
 RANDOM = "random"
@@ -305,9 +306,6 @@ def clustered_ci(
 ) -> tuple[float, float, float]:
     """Mean and a cluster-robust confidence interval: clusters (shoppers) are independent,
     the visits within one are not. Returns (low, mean, high)."""
-    # scipy.special, not scipy.stats: the same quantile, and a third of the import time
-    # (which is most of a small evaluation's wall time).
-    from scipy.special import stdtrit
 
     mean = float(values.mean())
     _, index = np.unique(clusters, return_inverse=True)
@@ -318,7 +316,7 @@ def clustered_ci(
     counts = np.bincount(index)
     residual = sums - counts * mean
     variance = groups / (groups - 1) * float(np.sum(residual**2)) / len(values) ** 2
-    half = float(stdtrit(groups - 1, 0.5 + level / 2)) * math.sqrt(variance)
+    half = t_quantile(0.5 + level / 2, groups - 1) * math.sqrt(variance)
     return mean - half, mean, mean + half
 
 
