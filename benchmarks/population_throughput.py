@@ -12,6 +12,8 @@ Prints, in one run (issue 10's figures):
   every row drawn *inside* the timed loop (``action_space.sample()``) and the observations
   built every step — both with fresh arrays (``copy=True``, the default) and with the
   engine's reused buffers (``copy=False``) — and the ratio to the scalar env;
+- the engine driven directly, as evaluation drives it (`Population`: every slot shows a page
+  every step, no autoreset step; ``users="all"`` and one shopper type), at N = 4,096;
 - the engine's state per shopper in bytes, beyond its candidate pool (the per-candidate
   arrays: pool, the candidates' observation fields, exposures and repeats) and in all;
 - the wall time of ``simshop evaluate --recommenders random,popularity --users all
@@ -85,6 +87,36 @@ def engine_rate(n: int, copy: bool, seconds: float) -> float:
     return best
 
 
+def direct_rate(n: int, users: str, seconds: float) -> float:
+    """User-steps per second of the engine driven as evaluation drives it: every slot shows a
+    page every step (a finished visit's next one starts in the same step), random valid
+    slates drawn and checked in the loop, observations built (the engine's buffers)."""
+    from simshop_core import ShopEnv
+    from simshop_core.population import Population
+    from simshop_core.spaces import check_slates, sample_slates
+
+    env = ShopEnv(users=users)
+    k, m = env.slate_size, env.num_candidates
+    population = Population(env, n, seed=0)
+    population.arrive(np.arange(n), np.arange(n))
+    arrivals = n
+    rng = np.random.default_rng(0)
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(25):
+            population.observation()
+            page = population.step(check_slates(sample_slates(rng, n, m, k), m, k, n))
+            done = np.flatnonzero(page.terminated | page.truncated)
+            staying = population.visits_left[done] > 0
+            population.next_visit(done[staying])
+            leaving = done[~staying]
+            population.arrive(leaving, arrivals + np.arange(len(leaving)))
+            arrivals += len(leaving)
+        best = max(best, 25 * n / (time.perf_counter() - start))
+    return best
+
+
 def state_bytes(n: int = 4096) -> tuple[float, float]:
     """Bytes of engine state per shopper: beyond the candidate pool, and in all."""
     venv = ShopVectorEnv(n, users="all", copy=False)
@@ -136,6 +168,12 @@ def main() -> None:
                 f"engine N={n:<6,} copy={copy!s:<5}       {rate:>12,.0f} user-steps/s  "
                 f"{rate / scalar:6.1f}x scalar"
             )
+    for users in ("all", "cheap_seeker"):
+        rate = direct_rate(4096, users, args.seconds)
+        print(
+            f"engine N=4,096 driven directly, users={users:<12} {rate:>10,.0f} user-steps/s  "
+            f"{rate / scalar:6.1f}x scalar"
+        )
     beyond, everything = state_bytes()
     print(
         f"state per shopper: {beyond:,.0f} bytes beyond its candidate pool "
