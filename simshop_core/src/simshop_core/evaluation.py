@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import os
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
@@ -45,7 +44,13 @@ from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.plugins import PluginError, PluginRuntimeError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
-from simshop_core.scheduler import LOCAL, Executor, check_scheduler
+from simshop_core.scheduler import (
+    LOCAL,
+    Executor,
+    block_sigint,
+    check_scheduler,
+    restore_sigint,
+)
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 from simshop_core.student_t import t_quantile
@@ -600,11 +605,11 @@ def _worker_pool(workers: int) -> Iterator[Callable[..., Future[Any]]]:
 
     def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
         # submit spawns the workers; an interrupt meanwhile is delivered once unblocked.
-        blocked = _block_sigint()
+        blocked = block_sigint()
         try:
             return pool.submit(fn, *args)
         finally:
-            _restore_sigint(blocked)
+            restore_sigint(blocked)
 
     try:
         yield submit
@@ -618,21 +623,10 @@ def _no_submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
     raise RuntimeError("no worker processes were started")
 
 
-def _block_sigint() -> Any:
-    if not hasattr(signal, "pthread_sigmask"):  # Windows has no signal masks
-        return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-
-def _restore_sigint(previous: Any) -> None:
-    if previous is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop the workers now: cancel what has not started, terminate what has. ``_processes``
     is private, but the executor has no public way to stop a running task (before 3.14)."""
-    blocked = _block_sigint()  # a second Ctrl-C must not cut the clean-up short
+    blocked = block_sigint()  # a second Ctrl-C must not cut the clean-up short
     try:
         processes = list((getattr(pool, "_processes", None) or {}).values())
         for process in processes:
@@ -641,7 +635,7 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             process.join()
         pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        _restore_sigint(blocked)
+        restore_sigint(blocked)
 
 
 def user_specs(users: str | Sequence[str]) -> list[str]:

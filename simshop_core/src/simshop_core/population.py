@@ -243,15 +243,10 @@ class Population:
         for j in range(1, k):
             utility_sum += utility[:, j]
             repeat_sum += repeats[:, j]
-        w = env.reward_weights
         page = self.page
-        reward = (
-            w.ctr * page_clicks / k
-            + w.btr * page_buys / k
-            + w.utility * utility_sum / k
-            - w.repeat * repeat_sum / k
-            - w.no_click * (page_clicks == 0)
-            - w.page * page
+        # The scalar env's formula, element by element (the same arithmetic on arrays).
+        reward = env.reward_weights.page_reward(
+            page_clicks, page_buys, utility_sum, repeat_sum, k, page
         )
 
         # The bookkeeping, on the stepped slots only: a slot that is not stepped gets its

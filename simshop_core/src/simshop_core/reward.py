@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from simshop_core.bounds import OptionError, real_problem
 
@@ -35,9 +36,10 @@ class RewardWeights:
                 raise OptionError("RewardWeights", f.name, value, why)
 
     def page_reward(
-        self, clicks: int, buys: int, utility_sum: float, repeat_sum: float, k: int, page: int
-    ) -> float:
-        """The reward of one page of ``k`` items (sums over the slate, so means are /k)."""
+        self, clicks: Any, buys: Any, utility_sum: Any, repeat_sum: Any, k: int, page: Any
+    ) -> Any:
+        """The reward of one page of ``k`` items (sums over the slate, so means are /k); the
+        counts may be NumPy arrays, one element per shopper (the population engine)."""
         return (
             self.ctr * clicks / k
             + self.btr * buys / k

@@ -145,7 +145,7 @@ def _connect(client_type: Any, address: str) -> Any:
 def _close(client: Any, cluster: Any, submitted: list[Any]) -> None:
     """Cancel what is left, close the client and stop a local cluster; a second Ctrl-C must
     not cut this short."""
-    blocked = _block_sigint()
+    blocked = block_sigint()
     try:
         if client is not None:
             with contextlib.suppress(Exception):
@@ -157,7 +157,7 @@ def _close(client: Any, cluster: Any, submitted: list[Any]) -> None:
         if cluster is not None:
             cluster.close()
     finally:
-        _restore_sigint(blocked)
+        restore_sigint(blocked)
 
 
 @contextlib.contextmanager
@@ -176,12 +176,12 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _block_sigint() -> Any:
+def block_sigint() -> Any:
     if not hasattr(signal, "pthread_sigmask"):  # Windows has no signal masks
         return None
     return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
-def _restore_sigint(previous: Any) -> None:
+def restore_sigint(previous: Any) -> None:
     if previous is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
