@@ -94,3 +94,13 @@ def fake_distribution(
     yield _make
     for module in modules:
         sys.modules.pop(module, None)
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test interrupts as a terminal's Ctrl-C would: the
+    signal state a shell gives its children (SIGINT at its default, nothing blocked), whatever
+    the test process's own state is after the tests before it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())

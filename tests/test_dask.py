@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import as_from_a_terminal
 
 from simshop_cli.main import cli
 from simshop_core import Recommender, generate_catalog
@@ -72,7 +73,12 @@ def test_ctrl_c_stops_the_cluster_with_one_line_and_no_files(tmp_path) -> None:
     args += ["--scheduler", "local", "--output", str(tmp_path / "r.json")]
     args += ["--log", str(tmp_path / "log")]
     process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         deadline = time.monotonic() + 120

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import as_from_a_terminal
 
 from simshop_cli.main import cli
 from simshop_core import Recommender, User, generate_catalog, hookimpl
@@ -338,7 +339,12 @@ def _interrupt_evaluate(tmp_path, jobs: int) -> subprocess.CompletedProcess:
     args += ["-u", "cheap_seeker", "--episodes", "1000000", "--jobs", str(jobs)]
     args += ["--output", str(out), "--log", str(log)]
     process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         deadline = time.monotonic() + 120
