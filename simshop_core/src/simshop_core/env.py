@@ -323,7 +323,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         arrival = uniforms(key, 0, Purpose.ARRIVAL, _ARRIVAL_COLUMNS)[0]
         self._shopper_slot = int(arrival[0] * len(self.shoppers))
         self._shopper = self.shoppers[self._shopper_slot]
-        reset_shopper(self._shopper, int(seeds(key, 0, Purpose.ARRIVAL)[0]))
+        reset_shopper(self._shopper, int(seeds(key, 0, Purpose.ARRIVAL, _RESET_COLUMN)[0]))
         self._shopper_id = index + 1
         self._visits_left = self.visits_per_shopper
         self._visit = Visit(0, self.limits)
@@ -534,8 +534,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
 
 # --- randomness shared with the population engine ----------------------------------------
 
-#: Arrival draws: column 0 picks the shopper's type (column 1 is reserved).
-_ARRIVAL_COLUMNS = np.arange(2)
+#: Arrival draws: column 0 picks the shopper's type, column 1 seeds a plugin model's `reset`.
+_ARRIVAL_COLUMNS = np.arange(1)
+_RESET_COLUMN = 1
 
 
 def draw_pools(keys: np.ndarray, counters: np.ndarray | int, n_items: int, m: int) -> np.ndarray:

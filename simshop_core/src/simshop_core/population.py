@@ -27,6 +27,7 @@ import numpy as np
 from simshop_core.click_models import batch_outcome
 from simshop_core.env import (
     _ARRIVAL_COLUMNS,
+    _RESET_COLUMN,
     _checked_utility,
     checked_batch_utility,
     draw_pools,
@@ -172,7 +173,7 @@ class Population:
             user = env.shoppers[slot]
             if _keeps_memory(user):
                 user = copy.deepcopy(user)
-                reset_shopper(user, seeds(np.array([key]), 0, Purpose.ARRIVAL)[0])
+                reset_shopper(user, seeds(np.array([key]), 0, Purpose.ARRIVAL, _RESET_COLUMN)[0])
             self._instances[row] = user
         self.counter[rows] = 0
         self.visit[rows] = 0

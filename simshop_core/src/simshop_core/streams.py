@@ -141,9 +141,9 @@ def uniforms(
     return _to_unit(_stream(keys, counters, purpose, columns, call))
 
 
-def seeds(keys: np.ndarray, counters: np.ndarray | int, purpose: int) -> list[int]:
+def seeds(keys: np.ndarray, counters: np.ndarray | int, purpose: int, column: int = 0) -> list[int]:
     """One 64-bit seed per key (to seed a `Generator` for code that needs one)."""
-    return bits(keys, counters, purpose, np.zeros(1, dtype=np.uint64))[:, 0].tolist()
+    return bits(keys, counters, purpose, np.full(1, column, dtype=np.uint64))[:, 0].tolist()
 
 
 class BatchRandom:
