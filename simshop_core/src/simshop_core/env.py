@@ -99,7 +99,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
     visits are used up, or with ``options={"new_shopper": True}``);
     ``options={"shopper": i}`` brings shopper i. Randomness is per shopper
     (`simshop_core.streams`): shopper i of seed s lives the same visits here as in the
-    population engine (`ShopPopulation`), given the same slates.
+    population engine (`ShopVectorEnv`, `Population`), given the same slates.
 
     ## Episode end
 
