@@ -98,8 +98,10 @@ def fake_distribution(
 
 def as_from_a_terminal() -> None:
     """``preexec_fn`` for a child that a test interrupts as a terminal's Ctrl-C would: the
-    signal state a shell gives its children (SIGINT at its default, nothing blocked), whatever
-    the test process's own state is after the tests before it."""
+    signal state a shell gives its children (SIGINT at its default, nothing blocked), set in
+    the child itself. Without it the interrupt tests timed out in the full suite under
+    pytest-xdist (the child never saw SIGINT), though the worker's own handler and mask were
+    at their defaults."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
