@@ -13,9 +13,10 @@ from simshop_recommenders.ppo.extractors import (  # noqa: E402
     normalisation_stats,
 )
 from simshop_recommenders.ppo.policy import SlatePolicy  # noqa: E402
+from simshop_recommenders.ppo.vec_env import EngineVecEnv  # noqa: E402
 from simshop_recommenders.ppo.wrapper import (  # noqa: E402
     ITEM_COLUMNS,
-    SlateTrainingEnv,
+    flat_observation_space,
     flatten_observation,
 )
 
@@ -45,8 +46,8 @@ def observations(env: ShopEnv) -> tuple[list[dict], list[dict]]:
 @pytest.fixture(scope="module")
 def extractor(env: ShopEnv) -> ShopFeaturesExtractor:
     th.manual_seed(0)
-    wrapped = SlateTrainingEnv(env)
-    return ShopFeaturesExtractor(wrapped.observation_space, normalisation_stats(env)).eval()
+    space = flat_observation_space(env.observation_space)
+    return ShopFeaturesExtractor(space, normalisation_stats(env)).eval()
 
 
 def batch(rows: list[dict]) -> dict[str, th.Tensor]:
@@ -58,55 +59,67 @@ def encode(extractor: ShopFeaturesExtractor, rows: list[dict]) -> tuple[th.Tenso
         return extractor(batch(rows))
 
 
+def one_row(observation: dict) -> dict:
+    return {key: value[0] for key, value in observation.items()}
+
+
 def test_flat_observation_lies_in_its_space(env: ShopEnv) -> None:
-    wrapped = SlateTrainingEnv(env)
-    observation, _ = wrapped.reset(seed=1)
-    assert wrapped.observation_space.contains(observation)
+    venv = EngineVecEnv(env, 1)
+    venv.seed(1)
+    observation = one_row(venv.reset())
+    assert venv.observation_space.contains(observation)
     assert set(observation) == {"user_type", "session", "candidates", "history", "history_mask"}
     assert not {"items", "keys", "values"} & set(observation)  # SB3 chokes on those names
     assert observation["candidates"].shape == (50, len(ITEM_COLUMNS))
-    observation, *_ = wrapped.step(np.arange(5))
-    assert wrapped.observation_space.contains(observation)
+    venv.step_async(np.arange(5)[None])
+    observation, *_ = venv.step_wait()
+    assert venv.observation_space.contains(one_row(observation))
 
 
 def test_training_env_takes_an_ordered_slate(env: ShopEnv) -> None:
-    wrapped = SlateTrainingEnv(env)
-    wrapped.reset(seed=2)
-    assert wrapped.action_space.nvec.tolist() == [50] * 5
-    _, _, _, _, info = wrapped.step(np.array([4, 3, 2, 1, 0]))
-    assert set(info) <= {"shopper_id", "user_type", "visit", "page", "total_clicks", "total_buys"}
-    wrapped.reset(seed=2)
-    with pytest.raises(ValueError, match="repeated indices"):
-        wrapped.step(np.array([1, 1, 2, 3, 4]))  # not distinct
+    venv = EngineVecEnv(env, 1)
+    venv.seed(2)
+    venv.reset()
+    assert venv.action_space.nvec.tolist() == [50] * 5
+    venv.step_async(np.array([[4, 3, 2, 1, 0]]))
+    _, _, _, [info] = venv.step_wait()
+    assert set(info) <= {"user_type", "episode", "TimeLimit.truncated"}
+    venv.seed(2)
+    venv.reset()
+    venv.step_async(np.array([[1, 1, 2, 3, 4]]))  # not distinct
+    with pytest.raises(ValueError, match="row 0 is"):
+        venv.step_wait()
 
 
 def test_a_training_episode_is_a_shoppers_whole_stay(env: ShopEnv) -> None:
-    from stable_baselines3.common.monitor import Monitor
-
-    wrapped = SlateTrainingEnv(Monitor(env), chain_visits=True, reward_scale=0.1)
-    wrapped.reset(seed=4)
-    visits, scaled, unscaled, done = [], 0.0, 0.0, False
+    venv = EngineVecEnv(env, 1, chain_visits=True, reward_scale=0.1)
+    venv.seed(4)
+    venv.reset()
+    visits, scaled, unscaled, done = 0, 0.0, 0.0, False
     while not done:
-        _, reward, terminated, truncated, info = wrapped.step(np.arange(5))
-        scaled += reward
-        done = terminated or truncated
-        if "episode" in info:  # Monitor's per-visit record, passed on
-            visits.append(info["visit"])
+        venv.step_async(np.arange(5)[None])
+        _, reward, dones, [info] = venv.step_wait()
+        scaled += float(reward[0])
+        done = bool(dones[0])
+        if "episode" in info:  # the per-visit record, unscaled
+            visits += 1
             unscaled += info["episode"]["r"]
-    assert visits == list(range(1, env.visits_per_shopper + 1))
-    assert terminated and not truncated
+    assert visits == env.visits_per_shopper
+    assert info["TimeLimit.truncated"] is False  # the stay ends terminated
     assert scaled == pytest.approx(0.1 * unscaled, rel=1e-4)
 
 
 def test_without_chaining_an_episode_is_one_visit(env: ShopEnv) -> None:
-    wrapped = SlateTrainingEnv(env, chain_visits=False)
-    wrapped.reset(seed=4)
+    venv = EngineVecEnv(env, 1, chain_visits=False)
+    venv.seed(4)
+    venv.reset()
     pages, done = 0, False
     while not done:
-        _, _, terminated, truncated, info = wrapped.step(np.arange(5))
+        venv.step_async(np.arange(5)[None])
+        _, _, dones, [info] = venv.step_wait()
         pages += 1
-        done = terminated or truncated
-    assert info["visit"] == 1 and pages <= env.limits.pages
+        done = bool(dones[0])
+    assert "episode" in info and pages <= env.limits.pages
 
 
 def test_rows_without_history_do_not_change_other_rows(
@@ -158,10 +171,9 @@ def test_scores_are_permutation_equivariant(
     env: ShopEnv, observations: tuple[list[dict], list[dict]]
 ) -> None:
     th.manual_seed(0)
-    wrapped = SlateTrainingEnv(env)
     policy = SlatePolicy(
-        wrapped.observation_space,
-        wrapped.action_space,
+        flat_observation_space(env.observation_space),
+        env.action_space,
         lambda _: 1e-3,
         features_extractor_kwargs={"stats": normalisation_stats(env)},
     ).eval()

@@ -5,7 +5,8 @@ A cell's shoppers are split into blocks of `BLOCK_SHOPPERS` by index, whatever `
 the number of workers or the scheduler, and each block's recommender gets its own seed, so a
 block's numbers depend only on the cell's seeds and the block's index. A block of a
 recommender that does not learn plays all its shoppers at once on the population engine,
-asking `Recommender.recommend_batch` for every slate of a step. A learner's cell is one block
+asking `Recommender.recommend_batch` for every slate of a step
+(`simshop_core.rollout.play_pages`). A learner's cell is one block
 played one page at a time on the scalar env through the one rollout loop: exact online
 learning, ``update`` after every page. Either way shopper i of the cell lives the same
 visits, given the same slates.
@@ -24,10 +25,8 @@ import numpy as np
 
 from simshop_core.env import ShopEnv
 from simshop_core.population import PageBatch, Population
-from simshop_core.recommender import Propensities, Recommender, observation_row
-from simshop_core.registry import blame, describe_exception
-from simshop_core.rollout import _propensities, recommend, rollout
-from simshop_core.spaces import check_slates
+from simshop_core.recommender import Propensities, Recommender
+from simshop_core.rollout import play_pages, rollout
 from simshop_core.streams import Purpose, seeds, shopper_keys
 
 if TYPE_CHECKING:
@@ -108,12 +107,10 @@ def play_block(
     origin = np.arange(n)  # the block position of each population slot
     quota = quotas.copy()
     active = np.ones(n, dtype=bool)
-    k, m = env.slate_size, env.num_candidates
     while True:
-        observation = population.observation()
-        slates = recommend_batch(recommender, observation, k, m, population.size)
-        chance = None if log is None else _batch_propensities(recommender, observation, slates)
-        page = population.step(slates, None if active.all() else active)
+        observation, slates, chance, page = play_pages(
+            population, recommender, active, propensities=log is not None
+        )
         if log is not None:
             _log_pages(log, page, observation, slates, chance, active, on_page)
         done = np.flatnonzero(page.done & active)
@@ -188,40 +185,6 @@ def play_learner(
             buys[visit] = info["total_buys"]
             visit += 1
     return Visits(shopper, reward, length, clicks, buys)
-
-
-def recommend_batch(
-    recommender: Recommender, observations: dict[str, Any], k: int, n: int, rows: int
-) -> np.ndarray:
-    """``recommender.recommend_batch``, checked: ``rows`` valid ordered slates. Anything else
-    is a `PluginRuntimeError` naming the recommender and its plugin. A recommender without a
-    batch form is asked one observation at a time, each slate checked as the rollout loop
-    checks it."""
-    if type(recommender).recommend_batch is Recommender.recommend_batch:
-        return np.stack(
-            [recommend(recommender, observation_row(observations, i), k, n) for i in range(rows)]
-        )
-    try:
-        slates = recommender.recommend_batch(observations, k)
-    except Exception as exc:
-        raise blame(recommender, "recommend", f"raised {describe_exception(exc)}") from exc
-    try:
-        if type(slates) is not np.ndarray:
-            raise ValueError(f"got {type(slates).__name__}, not a NumPy integer array")
-        return check_slates(slates, n, k, rows, "the slates")
-    except ValueError as exc:
-        raise blame(recommender, "recommend", f"returned a bad slate: {exc}") from None
-
-
-def _batch_propensities(
-    recommender: Recommender, observations: dict[str, Any], slates: np.ndarray
-) -> list[Propensities | None]:
-    """Each row's propensities (asked one observation at a time: only logging needs them)."""
-    k = slates.shape[1]
-    return [
-        _propensities(recommender, observation_row(observations, i), slates[i], k)
-        for i in range(len(slates))
-    ]
 
 
 def _log_pages(

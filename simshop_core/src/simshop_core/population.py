@@ -149,6 +149,7 @@ class Population:
         self._instances: list[User | None] = [None] * n
         self._rows = np.arange(n)
         self._group_cache: list[tuple[int, np.ndarray]] | None = None
+        self.next_shopper = 0  # the index the next new shopper gets in `start_next`
 
     # --- arrivals and visits --------------------------------------------------------------
 
@@ -160,6 +161,7 @@ class Population:
             return
         env = self.env
         shoppers = np.asarray(shoppers, dtype=np.int64)
+        self.next_shopper = max(self.next_shopper, int(shoppers.max()) + 1)
         keys = shopper_keys(self.seed, shoppers)
         self.shopper[rows] = shoppers
         self.key[rows] = keys
@@ -186,6 +188,15 @@ class Population:
         self.user_type[rows] = env._one_hot[env._type_index[slots]]
         self._draw_pools(rows)
         self._start_visits(rows)
+
+    def start_next(self, rows: np.ndarray) -> None:
+        """The slots ``rows`` move on: their shopper's next visit, or — for a shopper whose
+        visits are used up — a new shopper (the next indices, in slot order)."""
+        staying = self.visits_left[rows] > 0
+        self.next_visit(rows[staying])
+        leaving = rows[~staying]
+        if len(leaving):
+            self.arrive(leaving, self.next_shopper + np.arange(len(leaving)))
 
     def next_visit(self, rows: np.ndarray) -> None:
         """The shoppers in ``rows`` start their next visit (a new pool, if pools are drawn

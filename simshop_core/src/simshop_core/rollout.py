@@ -1,11 +1,13 @@
 """The one rollout loop (DESIGN §10): a recommender plays against a `ShopEnv`, one `Page`
-record at a time.
+record at a time — or against the population engine, one page for every shopper at once.
 
 Evaluation, the plugin checks, the app's session and logging all step the env through here,
 so what a recommender is asked and told is the same everywhere: ``recommend`` (its slate
-checked), optionally ``propensities``, ``env.step``, then ``update(Feedback)``. This is also
-the boundary where a recommender plugin's code is called, so what it returns is checked and a
-failure names the plugin.
+checked), optionally ``propensities``, ``env.step``, then ``update(Feedback)``; on the
+engine, ``recommend_batch`` and `Population.step` (`play_pages`), and the engine's gymnasium
+and stable-baselines3 faces step it through `show_pages`. This is also the boundary where a
+recommender plugin's code is called, so what it returns is checked and a failure names the
+plugin.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simshop_core.recommender import Feedback, Propensities, Recommender
+from simshop_core.recommender import Feedback, Propensities, Recommender, observation_row
 from simshop_core.registry import blame, describe_exception
-from simshop_core.spaces import check_slate
+from simshop_core.spaces import check_slate, check_slates
 
 if TYPE_CHECKING:
     from simshop_core.env import ShopEnv
+    from simshop_core.population import PageBatch, Population
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +148,65 @@ def _propensities(
         if np.shape(getattr(found, name)) != (k,):
             raise blame(recommender, "propensities", f"returned {name} without {k} values")
     return found
+
+
+# --- the population engine ------------------------------------------------------------------
+
+
+def play_pages(
+    population: Population,
+    recommender: Recommender,
+    active: np.ndarray,
+    *,
+    propensities: bool = False,
+) -> tuple[dict[str, Any], np.ndarray, list[Propensities | None] | None, PageBatch]:
+    """One page for every slot of ``population`` at once, ``recommender`` choosing the
+    slates; only the ``active`` slots are stepped. Returns the observations (the engine's
+    buffers), the slates, their propensities (with ``propensities``, else None) and the
+    page."""
+    observation = population.observation()
+    slates = recommend_batch(recommender, observation, population.k, population.m, population.size)
+    chance = batch_propensities(recommender, observation, slates) if propensities else None
+    page = population.step(slates, None if active.all() else active)
+    return observation, slates, chance, page
+
+
+def show_pages(population: Population, actions: Any, active: np.ndarray | None = None) -> PageBatch:
+    """Show the slates ``actions`` (N × k, checked: a `ValueError` names the first bad row)
+    to the ``active`` slots of ``population`` (all with None): the engine's gymnasium and
+    stable-baselines3 faces step it here."""
+    slates = check_slates(actions, population.m, population.k, population.size)
+    return population.step(slates, active)
+
+
+def recommend_batch(
+    recommender: Recommender, observations: dict[str, Any], k: int, n: int, rows: int
+) -> np.ndarray:
+    """``recommender.recommend_batch``, checked: ``rows`` valid ordered slates. Anything else
+    is a `PluginRuntimeError` naming the recommender and its plugin. A recommender without a
+    batch form is asked one observation at a time, each slate checked by `recommend`."""
+    if type(recommender).recommend_batch is Recommender.recommend_batch:
+        return np.stack(
+            [recommend(recommender, observation_row(observations, i), k, n) for i in range(rows)]
+        )
+    try:
+        slates = recommender.recommend_batch(observations, k)
+    except Exception as exc:
+        raise blame(recommender, "recommend", f"raised {describe_exception(exc)}") from exc
+    try:
+        if type(slates) is not np.ndarray:
+            raise ValueError(f"got {type(slates).__name__}, not a NumPy integer array")
+        return check_slates(slates, n, k, rows, "the slates")
+    except ValueError as exc:
+        raise blame(recommender, "recommend", f"returned a bad slate: {exc}") from None
+
+
+def batch_propensities(
+    recommender: Recommender, observations: dict[str, Any], slates: np.ndarray
+) -> list[Propensities | None]:
+    """Each row's propensities (asked one observation at a time: only logging needs them)."""
+    k = slates.shape[1]
+    return [
+        _propensities(recommender, observation_row(observations, i), slates[i], k)
+        for i in range(len(slates))
+    ]

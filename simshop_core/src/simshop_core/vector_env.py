@@ -15,7 +15,8 @@ from gymnasium.vector.utils import batch_space
 
 from simshop_core.env import ShopEnv
 from simshop_core.population import Population
-from simshop_core.spaces import SlateBatchSpace, check_slates
+from simshop_core.rollout import show_pages
+from simshop_core.spaces import SlateBatchSpace
 
 
 class ShopVectorEnv(VectorEnv):
@@ -56,7 +57,6 @@ class ShopVectorEnv(VectorEnv):
         self.observation_space = batch_space(env.observation_space, self.num_envs)
         self.action_space = SlateBatchSpace(self.num_envs, env.num_candidates, env.slate_size)
         self.population: Population | None = None
-        self._next_shopper = 0
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
 
     @property
@@ -74,7 +74,6 @@ class ShopVectorEnv(VectorEnv):
             seed = int(self.np_random.integers(2**63))
         self.population = Population(self.env, self.num_envs, int(seed))
         self.population.arrive(np.arange(self.num_envs), np.arange(self.num_envs))
-        self._next_shopper = self.num_envs
         self._needs_reset[:] = False
         return self.population.observation(self.copy), self._info()
 
@@ -84,18 +83,17 @@ class ShopVectorEnv(VectorEnv):
         population = self.population
         if population is None:
             raise RuntimeError("call reset() before step()")
-        k, n = population.k, population.m
+        k = population.k
         starting = self._needs_reset
         if starting.any():
             # The sub-envs whose visit ended last step start the next one; their action
             # is ignored, so it is not checked either.
             actions = np.where(starting[:, None], _filler(k), np.asarray(actions))
-            self._start_next(np.flatnonzero(starting))
+            population.start_next(np.flatnonzero(starting))
             active = ~starting
         else:
             active = None
-        slates = check_slates(actions, n, k, self.num_envs)
-        page = population.step(slates, active)
+        page = show_pages(population, actions, active)
         done = page.terminated | page.truncated
         reward, terminated, truncated = page.reward, page.terminated, page.truncated
         if active is not None:
@@ -106,17 +104,6 @@ class ShopVectorEnv(VectorEnv):
         self._needs_reset = done
         info = self._info(page, active)
         return population.observation(self.copy), reward, terminated, truncated, info
-
-    def _start_next(self, rows: np.ndarray) -> None:
-        population = self.population
-        assert population is not None
-        leaving = rows[population.visits_left[rows] <= 0]
-        staying = rows[population.visits_left[rows] > 0]
-        population.next_visit(staying)
-        if len(leaving):
-            shoppers = self._next_shopper + np.arange(len(leaving))
-            self._next_shopper += len(leaving)
-            population.arrive(leaving, shoppers)
 
     def _info(self, page: Any = None, active: np.ndarray | None = None) -> dict[str, Any]:
         population = self.population

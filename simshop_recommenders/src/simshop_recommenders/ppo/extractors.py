@@ -1,7 +1,7 @@
 """The features extractor: one item encoder for candidates and click history, and a context.
 
-Input is `SlateTrainingEnv`'s flat observation. Each item (candidate or history row) is
-encoded by the same small network from
+Input is the flat observation of `simshop_recommenders.ppo.wrapper`. Each item (candidate or
+history row) is encoded by the same small network from
 
 - learned embeddings of its ``category``, ``subcategory``, ``brand`` and ``color`` (one
   table row per vocabulary value, vocabulary sizes from the env, so a catalog with other

@@ -24,7 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from simshop_core.env import ShopEnv
 from simshop_core.population import Population
 from simshop_core.recommender import observation_row
-from simshop_core.spaces import check_slates
+from simshop_core.rollout import show_pages
 from simshop_recommenders.ppo.wrapper import flat_observation_space, flatten_observation
 
 
@@ -46,7 +46,6 @@ class EngineVecEnv(VecEnv):
         self.reward_scale = float(reward_scale)
         self._seed: int | None = None
         self._population: Population | None = None
-        self._next_shopper = 0
         self._actions: np.ndarray | None = None
         self._visit_reward = np.zeros(num_envs)
         self._visit_length = np.zeros(num_envs, dtype=np.int64)
@@ -62,7 +61,6 @@ class EngineVecEnv(VecEnv):
         n = self.num_envs
         self._population = Population(self.env, n, seed % 2**63)
         self._population.arrive(np.arange(n), np.arange(n))
-        self._next_shopper = n
         self._visit_reward[:] = 0.0
         self._visit_length[:] = 0
         return flatten_observation(self._population.observation())
@@ -75,10 +73,7 @@ class EngineVecEnv(VecEnv):
         if population is None or self._actions is None:
             raise RuntimeError("call reset() before step()")
         env = self.env
-        slates = check_slates(
-            np.asarray(self._actions), env.num_candidates, env.slate_size, self.num_envs
-        )
-        page = population.step(slates)
+        page = show_pages(population, np.asarray(self._actions))
         self._visit_reward += page.reward
         self._visit_length += 1
         ended = page.terminated | page.truncated
@@ -113,12 +108,7 @@ class EngineVecEnv(VecEnv):
                         if last is None:
                             last = flatten_observation(population.observation(copy=True))
                         infos[row]["terminal_observation"] = observation_row(last, row)
-            population.next_visit(rows[more])
-            leaving = rows[~more]
-            if len(leaving):
-                shoppers = self._next_shopper + np.arange(len(leaving))
-                self._next_shopper += len(leaving)
-                population.arrive(leaving, shoppers)
+            population.start_next(rows)
         observation = flatten_observation(population.observation())
         reward = page.reward * self.reward_scale
         return observation, reward.astype(np.float32), dones, infos
