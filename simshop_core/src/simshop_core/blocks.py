@@ -8,11 +8,13 @@ recommender that does not learn plays all its shoppers at once on the population
 asking `Recommender.recommend_batch` for every slate of a step
 (`simshop_core.rollout.play_pages`). A learner's cell is one block
 played one page at a time on the scalar env through the one rollout loop: exact online
-learning, ``update`` after every page. Either way shopper i of the cell lives the same
-visits, given the same slates.
+learning, ``update`` after every page (`play_learner`). With a learner batch N > 1 it plays
+N shoppers at once on the engine instead, with delayed feedback as in a real shop
+(`play_learner_batch`). Either way shopper i of the cell lives the same visits, given the
+same slates.
 
-The per-visit results come back in (shopper, visit) order, for the cell to reduce in a fixed
-order.
+The per-visit results come back in (shopper, visit) order — a learner's in the order its
+visits ended — for the cell to reduce in a fixed order.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import numpy as np
 
 from simshop_core.env import ShopEnv
 from simshop_core.population import PageBatch, Population
-from simshop_core.recommender import Propensities, Recommender
-from simshop_core.rollout import play_pages, rollout
+from simshop_core.recommender import Feedback, Propensities, Recommender, observation_row
+from simshop_core.registry import blame, describe_exception
+from simshop_core.rollout import batch_propensities, play_pages, recommend_batch, rollout
 from simshop_core.streams import Purpose, seeds, shopper_keys
 
 if TYPE_CHECKING:
@@ -149,6 +152,10 @@ def play_learner(
 ) -> Visits:
     """A learner's cell: shoppers 0, 1, … one after another on the scalar env, ``update``
     after every page (the one rollout loop)."""
+    from simshop_core.oracle import Oracle
+
+    if isinstance(recommender, Oracle):
+        recommender.env = env  # an oracle that also learns (tests): it ranks for this env
     reward = np.zeros(visits)
     length = np.zeros(visits, dtype=np.int64)
     clicks = np.zeros(visits, dtype=np.int64)
@@ -185,6 +192,83 @@ def play_learner(
             buys[visit] = info["total_buys"]
             visit += 1
     return Visits(shopper, reward, length, clicks, buys)
+
+
+def play_learner_batch(
+    env: ShopEnv,
+    recommender: Recommender,
+    seed: int,
+    visits: int,
+    batch: int,
+    log: PageBuffer | None = None,
+    on_page: Callable[[PageBuffer], None] | None = None,
+) -> Visits:
+    """A learner's cell with delayed feedback: ``batch`` shoppers at once on the population
+    engine (fewer if the cell has fewer). Each step asks ``recommend_batch`` for the active
+    slots' slates, shows them in one engine step, then calls ``update`` once per active slot,
+    in slot order, with that slot's `Feedback` (its observations are copies). A slot whose
+    shopper has played its visits takes the next shopper, 0, 1, … as `play_learner` meets
+    them, so shopper i lives the same visits given the same slates. The visits come back in
+    the order they ended (by step, then slot)."""
+    from simshop_core.oracle import Oracle
+
+    per_shopper = env.visits_per_shopper
+    shoppers, quota = block_quotas(visits, per_shopper, 0, -(-visits // per_shopper))
+    n = min(int(batch), len(shoppers))
+    population = Population(env, n, seed)
+    if isinstance(recommender, Oracle):
+        recommender.env = population
+    population.arrive(np.arange(n), shoppers[:n])
+    waiting = n  # the next shopper to arrive
+    k, m = population.k, population.m
+    parts: list[tuple[np.ndarray, ...]] = []  # per step: the visits that ended
+    while population.size:
+        # Every slot is live (the finished ones are dropped below): the oracle ranks for
+        # the whole population, and ``update`` follows the slot order.
+        before = population.observation(copy=True)  # the learner may keep what it is told
+        slates = recommend_batch(recommender, before, k, m, population.size)
+        chance = batch_propensities(recommender, before, slates) if log is not None else None
+        page = population.step(slates)
+        after = population.observation(copy=True)
+        for row in range(population.size):
+            feedback = Feedback(
+                observation=observation_row(before, row),
+                slate=slates[row],
+                clicked=page.clicked[row],
+                bought=page.bought[row],
+                reward=float(page.reward[row]),
+                next_observation=observation_row(after, row),
+                terminated=bool(page.terminated[row]),
+                truncated=bool(page.truncated[row]),
+            )
+            try:
+                recommender.update(feedback)
+            except Exception as exc:
+                raise blame(recommender, "update", f"raised {describe_exception(exc)}") from exc
+        if log is not None:
+            live = np.ones(population.size, dtype=bool)
+            _log_pages(log, page, before, slates, chance, live, on_page)
+        done = np.flatnonzero(page.done)
+        if not len(done):
+            continue
+        parts.append(
+            (
+                population.shopper[done].copy(),
+                population.visit_reward[done].copy(),
+                page.page[done].copy(),
+                population.clicks[done].copy(),
+                population.buys[done].copy(),
+            )
+        )
+        finished = page.visit[done] >= quota[population.shopper[done]]
+        population.next_visit(done[~finished])
+        leaving = done[finished]
+        coming = min(len(leaving), len(shoppers) - waiting)
+        population.arrive(leaving[:coming], shoppers[waiting : waiting + coming])
+        waiting += coming
+        if coming < len(leaving):  # no one left to come: the slot closes
+            population.keep(np.setdiff1d(np.arange(population.size), leaving[coming:]))
+    return Visits(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
 def _log_pages(

@@ -8,6 +8,10 @@ processes. The env's seed depends on the user
 alone: every recommender meets the same first shopper and candidates (common random numbers).
 Each cell plays a fresh copy of its recommender, reset with the cell's seed, so a learner's
 numbers do not depend on the cells before it either.
+
+A learner's cell (`is_learner`) also gets its learning curve and its cumulative regret
+against the oracle cell of the same shopper type (`simshop_core.curves`). The oracle runs in
+every comparison (`recommender_specs` adds it), so the regret never needs a run of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +38,11 @@ from simshop_core.blocks import (
     block_rng,
     play_block,
     play_learner,
+    play_learner_batch,
 )
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
+from simshop_core.curves import default_window, learning_curve
 from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
 from simshop_core.items import Items
@@ -68,6 +74,7 @@ NO_RANDOM_NOTE = (
 )
 
 __all__ = [
+    "CURVE_FIELDS",
     "ORACLE",
     "RANDOM",
     "CellFailure",
@@ -97,10 +104,24 @@ class CellResult:
     btr: float
     mean_length: float
     normalised_score: float = math.nan  # NaN: unavailable (no random or no gap)
+    # Learners only (else NaN / None): the final cumulative regret against the oracle (NaN
+    # without an oracle cell) and the batch size the learner played at (1: online).
+    regret: float = math.nan
+    learner_batch: int | None = None
+    # Learners only: the learning curve (mean visit reward per window of ``window`` visits)
+    # and the cumulative regret at the end of each window. Lists, so not in CSV tables.
+    window: int | None = None
+    curve: tuple[float, ...] | None = None
+    regret_curve: tuple[float, ...] | None = None
 
     @property
     def ci_halfwidth(self) -> float:
         return (self.ci_high - self.ci_low) / 2
+
+
+#: The fields of a `CellResult` that only JSON results hold: the curves (lists) and their
+#: window (the manifest says it too). CSV, Parquet and the printed tables keep the others.
+CURVE_FIELDS = ("window", "curve", "regret_curve")
 
 
 @dataclass(frozen=True)
@@ -147,13 +168,16 @@ class EvaluationResult:
         ]
 
     def to_frame(self) -> Any:
+        """The cells as a table of numbers and names: the curves (`CURVE_FIELDS`) are left
+        out, as in a CSV file."""
         import pandas as pd
 
-        return pd.DataFrame(self.records(), columns=[f.name for f in fields(CellResult)])
+        return pd.DataFrame(self.records(), columns=scalar_fields())
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write CSV (the cells) or JSON (``manifest`` and ``cells``), by suffix, whole or
-        not at all. JSON is standard: no NaN, ``null`` instead."""
+        """Write CSV (the cells' scalar columns) or JSON (``manifest`` and ``cells``, the
+        learners' curves as lists), by suffix, whole or not at all. JSON is standard: no
+        NaN, ``null`` instead."""
         path = Path(path)
         if path.suffix.lower() not in RESULT_FORMATS:
             raise ValueError(
@@ -168,6 +192,11 @@ class EvaluationResult:
                 payload["failures"] = [asdict(f) for f in self.failures]
             text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
         return atomic_write_text(path, text)
+
+
+def scalar_fields() -> list[str]:
+    """The `CellResult` columns of a table (all but `CURVE_FIELDS`)."""
+    return [f.name for f in fields(CellResult) if f.name not in CURVE_FIELDS]
 
 
 def cell_seeds(seed: int, user: str, recommender: str) -> tuple[int, int]:
@@ -196,6 +225,7 @@ class _Cell:
     env_options: dict[str, Any]
     learner: bool = False  # played as one block, one page at a time, learning online
     block_shoppers: int = blocks.BLOCK_SHOPPERS  # chosen where the run starts, for every worker
+    learner_batch: int = 1  # a learner's shoppers at once: 1 is exact online learning
 
     @property
     def blocks(self) -> int:
@@ -234,7 +264,20 @@ def run_block(cell: _Cell, block: int, catalog: Catalog, log: _LogPart | None = 
     try:
         if cell.learner:
             recommender.reset(np.random.default_rng(cell.rec_seed))
-            visits = play_learner(env, recommender, cell.env_seed, cell.episodes, buffer, on_page)
+            if cell.learner_batch == 1:
+                visits = play_learner(
+                    env, recommender, cell.env_seed, cell.episodes, buffer, on_page
+                )
+            else:
+                visits = play_learner_batch(
+                    env,
+                    recommender,
+                    cell.env_seed,
+                    cell.episodes,
+                    cell.learner_batch,
+                    buffer,
+                    on_page,
+                )
         else:
             recommender.reset(block_rng(cell.rec_seed, block))
             shoppers, quotas = block_quotas(
@@ -267,6 +310,22 @@ def cell_result(cell: _Cell, visits: Visits) -> CellResult:
         ctr=float(visits.clicks.sum() / shown),
         btr=float(visits.buys.sum() / shown),
         mean_length=float(visits.length.mean()),
+        learner_batch=cell.learner_batch if cell.learner else None,
+    )
+
+
+def with_curve(
+    result: CellResult, visits: Visits, oracle: Visits | None, window: int | None
+) -> CellResult:
+    """A learner cell's result with its learning curve and its regret against the oracle
+    cell's ``oracle`` visits (None: there is no oracle cell, so no regret)."""
+    curve = learning_curve(visits, oracle, window)
+    return replace(
+        result,
+        regret=curve.final_regret,
+        window=curve.window,
+        curve=curve.reward,
+        regret_curve=curve.regret,
     )
 
 
@@ -336,6 +395,8 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     log: str | os.PathLike[str] | None = None,
     scheduler: str | None = None,
+    window: int | None = None,
+    learner_batch: int = 1,
 ) -> EvaluationResult:
     """Run every (user, recommender) cell, plus random (if installed) and the oracle.
 
@@ -347,15 +408,24 @@ def evaluate(
     ``scheduler``: None (this process, or ``jobs`` local worker processes), ``"local"`` (a
     Dask `LocalCluster` of ``jobs`` workers) or a Dask scheduler address
     (``tcp://HOST:PORT``); the numbers are the same for all (`simshop_core.scheduler`).
+
+    Learners (`is_learner`) also get a learning curve, mean visit reward per ``window``
+    visits (default: `simshop_core.curves.default_window`, about 20 windows), and the
+    cumulative regret against the oracle. ``learner_batch``: how many shoppers a learner
+    serves at once; 1 (the default) is exact online learning on the scalar env, N > 1 plays
+    N shoppers at once on the population engine with delayed feedback
+    (`simshop_core.blocks.play_learner_batch`).
     """
     # Plain ints from here on (a NumPy integer would not go into the JSON manifest).
     episodes = check_int("episodes", episodes, 1, MAX_EPISODES)
     jobs = check_int("jobs", jobs, 1, MAX_JOBS)
+    window = default_window(episodes) if window is None else check_int("window", window, 1)
+    learner_batch = check_int("learner_batch", learner_batch, 1, MAX_EPISODES)
     seed = check_seed(seed)
     scheduler = _check_scheduler(scheduler, log)
     plan = _plan(recommenders, users, catalog, env_options)
     catalog = plan.catalog
-    cells = plan.cells(seed, episodes, in_process=jobs == 1 and scheduler is None)
+    cells = plan.cells(seed, episodes, jobs == 1 and scheduler is None, learner_batch)
     notes = [] if RANDOM in plan.specs else [NO_RANDOM_NOTE]
     manifest = run_manifest(
         seed=seed,
@@ -364,9 +434,11 @@ def evaluate(
         recommenders={label: _spec_text(spec) for label, spec in sorted(plan.specs.items())},
         env_options=plan.options,
         catalog=catalog,
+        learner_batch=learner_batch,
+        window=window,
     )
     if log is None:
-        played = _run_cells(cells, catalog, jobs, progress, None, scheduler)
+        played = _run_cells(cells, catalog, jobs, progress, None, scheduler, window)
     else:
         from simshop_core.logs import LogWriter, check_log_target
 
@@ -378,7 +450,7 @@ def evaluate(
             parts: list[_LogPart | None] = [
                 _LogPart(writer.part_path(i), run_id, seed, writer.metadata) for i in range(tasks)
             ]
-            played = _run_cells(cells, catalog, jobs, progress, parts, scheduler)
+            played = _run_cells(cells, catalog, jobs, progress, parts, scheduler, window)
     results = [r for r in played if isinstance(r, CellResult)]
     failed = [r for r in played if isinstance(r, CellFailure)]
     failures = sorted([*plan.failures(), *failed], key=lambda f: (f.user, f.recommender))
@@ -409,10 +481,12 @@ class _Plan:
     cell_options: dict[str, Any]  # what every cell's env gets
     catalog: Catalog
 
-    def cells(self, seed: int, episodes: int, in_process: bool) -> list[_Cell]:
+    def cells(
+        self, seed: int, episodes: int, in_process: bool, learner_batch: int = 1
+    ) -> list[_Cell]:
         """Every cell of master seed ``seed`` but the broken ones, by user then label.
         ``in_process``: cells play the recommenders built here, else a worker builds its own
-        from the spec."""
+        from the spec. ``learner_batch``: the shoppers a learner serves at once."""
         cells = []
         for user in self.users:
             for label, spec in sorted(self.specs.items()):
@@ -434,6 +508,7 @@ class _Plan:
                         self.cell_options,
                         learner,
                         blocks.BLOCK_SHOPPERS,
+                        learner_batch,
                     )
                 )
         return cells
@@ -486,6 +561,7 @@ def _run_cells(
     progress: Callable[[int], None] | None,
     parts: list[_LogPart | None] | None,
     scheduler: str | None = None,
+    window: int | None = None,
 ) -> list[CellResult | CellFailure]:
     """Every cell's result, or its failure, in the order of ``cells``: a cell whose plugin
     misbehaves is a failure (named), and the others still run.
@@ -494,7 +570,8 @@ def _run_cells(
     to workers (spawned here, or Dask's), except those a worker cannot rebuild
     (`_needs_this_process`): those run here meanwhile. A cell's blocks are put together in
     block order, so the numbers are those of ``jobs=1``. ``parts``: one log part per task, in
-    task order (None: no log)."""
+    task order (None: no log). A learner cell's curves use ``window`` (None: the default)
+    and the visits of the oracle cell with its shopper type and env seed."""
     tasks = [(c, b) for c, cell in enumerate(cells) for b in range(cell.blocks)]
     part = (lambda t: None) if parts is None else parts.__getitem__
     alone = jobs == 1 and scheduler is None
@@ -533,13 +610,28 @@ def _run_cells(
                 done(t, future.result(), None)
             except PluginError as exc:
                 done(t, None, exc)
+    visits: dict[int, Visits] = {}
+    for c in range(len(cells)):
+        if c not in errors:
+            visits[c] = Visits.concatenate(
+                [played[t] for t, (tc, _) in enumerate(tasks) if tc == c]
+            )
+    # The oracle cell of each (shopper type, env seed, visits): a learner's reference.
+    oracles = {
+        (cell.user, cell.env_seed, cell.episodes): visits[c]
+        for c, cell in enumerate(cells)
+        if cell.label == ORACLE and c in visits
+    }
     results: list[CellResult | CellFailure] = []
     for c, cell in enumerate(cells):
         if c in errors:
             results.append(CellFailure(cell.user, cell.label, errors[c]))
             continue
-        blocks = [played[t] for t, (tc, _) in enumerate(tasks) if tc == c]
-        results.append(cell_result(cell, Visits.concatenate(blocks)))
+        result = cell_result(cell, visits[c])
+        if cell.learner:
+            oracle = oracles.get((cell.user, cell.env_seed, cell.episodes))
+            result = with_curve(result, visits[c], oracle, window)
+        results.append(result)
     return results
 
 

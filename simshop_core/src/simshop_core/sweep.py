@@ -16,7 +16,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from simshop_core.evaluation import (
     _spec_text,
     _with_scores,
     run_manifest,
+    scalar_fields,
 )
 from simshop_core.files import atomic_path, atomic_write_text
 from simshop_core.specs import label as spec_label
@@ -188,22 +189,25 @@ def sweep(
     env_options: dict[str, Any] | None = None,
     scheduler: str | None = None,
     progress: Callable[[int], None] | None = None,
+    learner_batch: int = 1,
 ) -> SweepResult:
     """Every (seed, shopper, recommender) cell of the grid, with random and the oracle.
 
     ``recommenders`` and ``users``: specs, where ``|`` separates values of a parameter
     (`expand_spec`); ``seeds``: master seeds (`parse_seeds`); the rest as `evaluate`'s. All
-    cells run in one go, over ``jobs`` processes or a Dask ``scheduler``.
+    cells run in one go, over ``jobs`` processes or a Dask ``scheduler``. A learner's row
+    has its final regret (the table holds no curves) and its ``learner_batch``.
     """
     episodes = check_int("episodes", episodes, 1, MAX_EPISODES)
     jobs = check_int("jobs", jobs, 1, MAX_JOBS)
+    learner_batch = check_int("learner_batch", learner_batch, 1, MAX_EPISODES)
     seed_list = parse_seeds(seeds)
     scheduler = _check_scheduler(scheduler)
     rec_specs = expand_specs(recommenders)
     user_list = expand_specs(users)
     plan = _plan(rec_specs, user_list, catalog, env_options)
     in_process = jobs == 1 and scheduler is None
-    per_seed = [plan.cells(seed, episodes, in_process) for seed in seed_list]
+    per_seed = [plan.cells(seed, episodes, in_process, learner_batch) for seed in seed_list]
     cells = [cell for seed_cells in per_seed for cell in seed_cells]
     played = iter(_run_cells(cells, plan.catalog, jobs, progress, None, scheduler))
     rows: list[dict[str, Any]] = []
@@ -221,6 +225,7 @@ def sweep(
         recommenders={label: _spec_text(spec) for label, spec in sorted(plan.specs.items())},
         env_options=plan.options,
         catalog=plan.catalog,
+        learner_batch=learner_batch,
     )
     del manifest["master_seed"]  # a sweep has many
     manifest = {"master_seeds": seed_list, **manifest}
@@ -229,7 +234,7 @@ def sweep(
 
 
 def _cell_row(cell: CellResult) -> dict[str, Any]:
-    row: dict[str, Any] = {f.name: getattr(cell, f.name) for f in fields(CellResult)}
+    row: dict[str, Any] = {name: getattr(cell, name) for name in scalar_fields()}
     user, recommender = parse_spec(cell.user), parse_spec(cell.recommender)
     row["recommender_name"] = recommender.name
     row["recommender_path"] = recommender.path
@@ -244,7 +249,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     given is one; missing: NaN or None)."""
     import pandas as pd
 
-    stats = [f.name for f in fields(CellResult) if f.name not in KEY_COLUMNS]
+    stats = [name for name in scalar_fields() if name not in KEY_COLUMNS]
     fixed = [*KEY_COLUMNS, *stats, "recommender_name", "recommender_path", "user_name"]
     extra = sorted({k for row in rows for k in row if k not in fixed})
     params = [k for k in extra if k.startswith(PARAM_PREFIX)]
