@@ -13,13 +13,15 @@ from simshop_cli.options import (
     catalog_option,
     env_option_option,
     jobs_option,
+    learner_batch_option,
     scheduler_option,
     seed_option,
     suffix_check,
     users_option,
 )
+from simshop_cli.plot import PLOT_SUFFIXES, save_plot
 from simshop_cli.progress import progress_bar
-from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, save_plot
+from simshop_cli.results import RESULT_SUFFIXES, print_results
 
 
 @click.command()
@@ -56,8 +58,17 @@ from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES, print_results, s
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     callback=suffix_check(*PLOT_SUFFIXES),
-    help="Write a bar chart with CI error bars (.png, .svg or .pdf).",
+    help="Write a figure (.png, .svg or .pdf): mean reward with CI error bars, and for "
+    "learners their learning curves and cumulative regret, one panel per shopper.",
 )
+@click.option(
+    "--window",
+    type=click.IntRange(1, MAX_EPISODES),
+    default=None,
+    help="Visits per point of a learner's learning curve (mean visit reward per window). "
+    "Default: --episodes / 20, rounded up (about 20 points).",
+)
+@learner_batch_option
 @click.option(
     "--log",
     "log_dir",
@@ -77,6 +88,8 @@ def evaluate(
     env_options: dict,
     output: Path | None,
     plot: Path | None,
+    window: int | None,
+    learner_batch: int,
     log_dir: Path | None,
     jobs: int,
     scheduler: str | None,
@@ -87,13 +100,22 @@ def evaluate(
     visits, are the independent units), CTR, BTR, mean visit length and the normalised score
     (0 = random, 1 = oracle). Every cell's seed derives from --seed, so the numbers do not
     depend on which other cells ran, their order or --jobs.
+
+    A learner (a recommender that learns from feedback, such as a bandit) learns across the
+    visits of its cell, from scratch; the table adds its cumulative regret against the oracle
+    and its learning curve, and --plot draws both.
     """
     from simshop_cli.console import warn
     from simshop_cli.registry import load_registry
+    from simshop_cli.train_cmd import check_writable
     from simshop_core.catalog import load_catalog
     from simshop_core.evaluation import evaluate as run_evaluation
     from simshop_core.evaluation import recommender_specs, user_specs
 
+    ctx = click.get_current_context()
+    for path, option in ((output, "--output"), (plot, "--plot")):
+        if path is not None:  # before the run: a bad path must not cost a whole evaluation
+            check_writable(ctx, path, option)
     load_registry()  # plugin load errors: one warning line each
     user_names = user_specs(users)
     cells = len(user_names) * len(recommender_specs(recommenders))
@@ -110,6 +132,8 @@ def evaluate(
             progress=advance,
             log=log_dir,
             scheduler=scheduler,
+            window=window,
+            learner_batch=learner_batch,
         )
     print_results(result)
     for note in result.notes:

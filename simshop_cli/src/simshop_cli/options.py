@@ -115,6 +115,18 @@ def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+#: ``--learner-batch N``: the shoppers a learner serves at once (DESIGN §12).
+learner_batch_option = click.option(
+    "--learner-batch",
+    "learner_batch",
+    type=click.IntRange(1, MAX_EPISODES),
+    default=1,
+    show_default=True,
+    help="Shoppers a learner serves at once. 1: exact online learning, an update after every "
+    "page. N > 1: N shoppers at once with delayed feedback, as in a real shop (the learner "
+    "updates after each step of all N). Recommenders that do not learn ignore it.",
+)
+
 #: ``--scheduler local|ADDRESS``: run the tasks on Dask (`simshop_core.scheduler`).
 scheduler_option = click.option(
     "--scheduler",

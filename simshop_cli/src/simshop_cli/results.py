@@ -1,29 +1,59 @@
-"""Showing an evaluation: the rich table, the results file and the bar chart."""
+"""Showing an evaluation: the rich table (the figure is `simshop_cli.plot`'s)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
 
 from simshop_cli.console import stdout
+from simshop_cli.plot import PLOT_SUFFIXES, save_plot
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from simshop_core.evaluation import EvaluationResult
 
 RESULT_SUFFIXES = (".csv", ".json")
-PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+#: Eight heights, low to high: a learning curve in as many characters as it has windows.
+SPARK = "▁▂▃▄▅▆▇█"
+
+__all__ = [
+    "PLOT_SUFFIXES",
+    "RESULT_SUFFIXES",
+    "print_results",
+    "results_table",
+    "save_plot",
+    "sparkline",
+]
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """``values`` as bars of `SPARK`, from their minimum to their maximum (flat: the lowest)."""
+    low, high = min(values), max(values)
+    span = high - low
+    top = len(SPARK) - 1
+    return "".join(SPARK[round((v - low) / span * top) if span > 0 else 0] for v in values)
 
 
 def results_table(result: EvaluationResult, title: str | None = None) -> Table:
-    """One row per (shopper, recommender); the references are dimmed."""
+    """One row per (shopper, recommender); the references are dimmed. When learners ran, two
+    more columns show their cumulative regret against the oracle and their learning curve
+    (a sparkline of the mean reward per window, scaled to its own range); the other rows
+    leave them blank."""
+    learners = any(c.curve is not None for c in result.cells)
+    batch = result.manifest.get("options", {}).get("learner_batch", 1)
+    window = result.manifest.get("options", {}).get("window")
+    how = ""
+    if learners:
+        how = f"; learners' curves: mean reward per {window} visits"
+        how += f", {batch} shoppers at once" if batch != 1 else ", online"
     table = Table(
         title=title
         or f"{result.episodes} visits per cell, seed {result.seed} "
-        "(score: 0 = random, 1 = oracle; CI over shoppers)",
+        f"(score: 0 = random, 1 = oracle; CI over shoppers{how})",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -32,9 +62,18 @@ def results_table(result: EvaluationResult, title: str | None = None) -> Table:
         table.add_column(header, no_wrap=True)
     for header in ("reward", "95% CI", "CTR", "BTR", "pages", "score"):
         table.add_column(header, justify="right", no_wrap=True)
+    if learners:
+        table.add_column("regret", justify="right", no_wrap=True)
+        table.add_column("learning curve", no_wrap=True)
     previous = None
     for cell in result.cells:
         reference = cell.recommender in ("oracle", "random")
+        extra: list[str] = []
+        if learners:
+            regret = "" if cell.curve is None else "n/a"
+            if not math.isnan(cell.regret):
+                regret = f"{cell.regret:,.1f}"
+            extra = [regret, sparkline(cell.curve) if cell.curve else ""]
         table.add_row(
             cell.user if cell.user != previous else "",
             cell.recommender,
@@ -44,6 +83,7 @@ def results_table(result: EvaluationResult, title: str | None = None) -> Table:
             f"{cell.btr:.3f}",
             f"{cell.mean_length:.2f}",
             f"{cell.normalised_score:.2f}" if not math.isnan(cell.normalised_score) else "n/a",
+            *extra,
             style="dim" if reference else None,
             end_section=False,
         )
@@ -53,43 +93,3 @@ def results_table(result: EvaluationResult, title: str | None = None) -> Table:
 
 def print_results(result: EvaluationResult, title: str | None = None) -> None:
     stdout().print(results_table(result, title))
-
-
-def save_plot(result: EvaluationResult, path: Path) -> Path:
-    """A grouped bar chart of mean reward per shopper with 95% CI error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from simshop_core.files import atomic_path
-
-    users, recommenders = result.users, result.recommenders
-    width = 0.8 / len(recommenders)
-    x = np.arange(len(users))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(users)), 4.0))
-    for i, name in enumerate(recommenders):
-        found = {c.user: c for c in result.cells if c.recommender == name}
-        cells = [found.get(user) for user in users]  # a failed cell has no bar
-        means = [c.mean_reward if c else math.nan for c in cells]
-        errors = [0.0 if not c or math.isnan(c.ci_halfwidth) else c.ci_halfwidth for c in cells]
-        ax.bar(
-            x + (i - (len(recommenders) - 1) / 2) * width,
-            means,
-            width,
-            yerr=errors,
-            capsize=3,
-            label=name,
-        )
-    ax.set_xticks(x, users, rotation=20, ha="right")
-    ax.set_ylabel("mean visit reward (95% CI)")
-    ax.set_title(f"SimShop evaluation: {result.episodes} visits per cell, seed {result.seed}")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp)
-    finally:
-        plt.close(fig)
-    return path

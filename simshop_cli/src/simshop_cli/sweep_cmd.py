@@ -15,6 +15,7 @@ from simshop_cli.options import (
     catalog_option,
     env_option_option,
     jobs_option,
+    learner_batch_option,
     scheduler_option,
     suffix_check,
 )
@@ -76,6 +77,7 @@ SWEEP_SUFFIXES = (".parquet", ".csv", ".json")
 )
 @jobs_option("Worker processes for all the cells of all seeds; the numbers do not change.")
 @scheduler_option
+@learner_batch_option
 def sweep(
     recommenders: tuple[str, ...],
     users: tuple[str, ...],
@@ -86,6 +88,7 @@ def sweep(
     output: Path | None,
     jobs: int,
     scheduler: str | None,
+    learner_batch: int,
 ) -> None:
     """Run a grid of recommenders × parameters × shoppers × seeds and print one table.
 
@@ -126,6 +129,7 @@ def sweep(
             env_options=env_options,
             scheduler=scheduler,
             progress=advance,
+            learner_batch=learner_batch,
         )
     stdout().print(sweep_table(result))
     for note in result.notes:
