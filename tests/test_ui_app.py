@@ -509,6 +509,57 @@ def test_compare_page_shows_the_numbers_evaluate_gives(app):
     assert "errorbar" in charts[0].proto.spec
 
 
+class ClickLearner(Recommender):
+    """A learner (it overrides `update`): shows the candidates clicked most so far."""
+
+    name = "ui_test_learner"
+    description = "UI test learner: the most clicked products first"
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        self.clicks: dict[int, int] = {}
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        ids = observation["candidates"]["product_id"].tolist()
+        score = np.array([self.clicks.get(i, 0) for i in ids]) + self.rng.random(len(ids))
+        return np.argsort(-score, kind="stable")[:k].astype(np.int64)
+
+    def update(self, feedback: Any) -> None:
+        ids = feedback.observation["candidates"]["product_id"][feedback.slate].tolist()
+        for product, clicked in zip(ids, feedback.clicked.tolist(), strict=True):
+            self.clicks[product] = self.clicks.get(product, 0) + int(clicked)
+
+
+class LearnerPlugin:
+    @hookimpl
+    def register_recommenders(self, register: Callable[[type], Any]) -> None:
+        register(ClickLearner)
+
+
+def test_compare_page_shows_a_learners_curves_and_regret(app, register_plugin):
+    register_plugin(LearnerPlugin(), "ui-test-learner")
+    run(app)
+    app.multiselect(key="compare_users").set_value(["cheap_seeker"])
+    app.multiselect(key="compare_recommenders").set_value(["ui_test_learner", "popularity"])
+    app.number_input(key="compare_episodes").set_value(40)
+    run(app)
+    run(app.button(key="compare_run").click())
+    shown = app.dataframe[0].value.reset_index(drop=True)
+    result = evaluate(["ui_test_learner", "popularity"], ["cheap_seeker"], episodes=40, seed=0)
+    learner = result.cell("cheap_seeker", "ui_test_learner")
+    [regret] = shown.loc[shown["recommender"] == "ui_test_learner", "regret"]
+    assert regret == learner.regret and not np.isnan(regret)
+    assert shown.loc[shown["recommender"] == "popularity", "regret"].isna().all()
+    charts = app.tabs[1].get("vega_lite_chart")
+    assert len(charts) == 2  # the rewards, then the learner's curves
+    curves = compare.learning_frame(result)
+    assert set(curves["measure"]) == set(compare.CURVE_MEASURES.values())
+    mean = curves[curves["measure"] == "mean reward per window"]["value"]
+    assert list(mean) == list(learner.curve)
+    spec = json.loads(charts[1].proto.spec)
+    assert "facet" in spec and "cumulative regret" in charts[1].proto.spec
+
+
 def test_compare_typed_specs_with_a_syntax_error_is_one_error_line(app):
     run(app)
     run(app.text_input(key="compare_typed_recommenders").set_value("popularity:, random"))

@@ -43,18 +43,23 @@ def results_table(result: EvaluationResult, title: str | None = None) -> Table:
     more columns show their cumulative regret against the oracle and their learning curve
     (a sparkline of the mean reward per window, scaled to its own range); the other rows
     leave them blank."""
-    learners = any(c.curve is not None for c in result.cells)
-    batch = result.manifest.get("options", {}).get("learner_batch", 1)
-    window = result.manifest.get("options", {}).get("window")
-    how = ""
+    windows = [c.window for c in result.cells if c.curve is not None]
+    learners = bool(windows)
+    caption = None
     if learners:
-        how = f"; learners' curves: mean reward per {window} visits"
-        how += f", {batch} shoppers at once" if batch != 1 else ", online"
+        batch = result.manifest.get("options", {}).get("learner_batch", 1)
+        caption = (
+            f"learning curve: mean reward per {windows[0]} visits; regret: "
+            "cumulative, against the oracle on the same shoppers; learners "
+            + (f"served {batch} shoppers at once" if batch != 1 else "learnt online")
+        )
     table = Table(
         title=title
         or f"{result.episodes} visits per cell, seed {result.seed} "
-        f"(score: 0 = random, 1 = oracle; CI over shoppers{how})",
+        "(score: 0 = random, 1 = oracle; CI over shoppers)",
         title_justify="left",
+        caption=caption,
+        caption_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )

@@ -361,7 +361,12 @@ class _OptionsProbe(User):
 
 
 def is_learner(recommender: Recommender) -> bool:
-    """A recommender that learns while it plays: it overrides `Recommender.update`."""
+    """A recommender that learns while it plays: it overrides `Recommender.update`. A spec's
+    ``explore=EPS`` wrapper passes ``update`` on to its base, so it learns if the base does."""
+    from simshop_core.propensity import EpsilonMixture
+
+    if isinstance(recommender, EpsilonMixture):
+        return is_learner(recommender.base)
     return type(recommender).update is not Recommender.update
 
 

@@ -393,9 +393,17 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
             "btr": number("BTR", format="%.3f"),
             "normalised_score": number("normalised score", format="%.3f"),
             "mean_length": number("pages per visit", format="%.2f"),
+            "regret": number("regret vs oracle", format="%.1f"),
         },
     )
     st.altair_chart(compare.reward_chart(frame), width="stretch")
+    learning = compare.learning_chart(result)
+    if learning is not None:
+        st.caption(
+            "Learners: mean visit reward per window of visits, and the cumulative regret "
+            "against the oracle (the same shoppers' visits under the oracle's slates)."
+        )
+        st.altair_chart(learning)
 
 
 # --- training page --------------------------------------------------------------------------

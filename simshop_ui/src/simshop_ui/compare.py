@@ -1,4 +1,5 @@
-"""The compare page: an evaluation grid through `simshop_core.evaluate`, as a table and a chart.
+"""The compare page: an evaluation grid through `simshop_core.evaluate`, as a table and a chart;
+for learners also their learning curves and cumulative regret against the oracle.
 
 The numbers are `evaluate`'s own (nothing is recomputed here), so they equal what
 ``simshop evaluate`` prints for the same shoppers, recommenders, episodes, seed and env
@@ -98,8 +99,74 @@ def run_comparison(
 
 
 def results_frame(result: EvaluationResult) -> pd.DataFrame:
-    """The table, one row per (shopper, recommender), values unrounded."""
-    return result.to_frame()[list(TABLE_COLUMNS)]
+    """The table, one row per (shopper, recommender), values unrounded; with learners, their
+    final cumulative regret against the oracle too (a column only then)."""
+    columns = list(TABLE_COLUMNS)
+    if has_learners(result):
+        columns.append("regret")
+    return result.to_frame()[columns]
+
+
+def has_learners(result: EvaluationResult) -> bool:
+    return any(cell.curve is not None for cell in result.cells)
+
+
+#: The learning frame's two measures, as the chart's rows name them.
+CURVE_MEASURES = {"curve": "mean reward per window", "regret_curve": "cumulative regret"}
+
+
+def learning_frame(result: EvaluationResult) -> pd.DataFrame:
+    """The learners' curves, long: one row per (shopper, learner, measure, window), with
+    ``visits`` the number of visits at the window's end and ``value`` the window's mean
+    reward or the cumulative regret then (`CURVE_MEASURES`)."""
+    rows = []
+    for cell in result.cells:
+        if cell.curve is None or cell.window is None:
+            continue
+        for field, measure in CURVE_MEASURES.items():
+            values = getattr(cell, field)
+            for i, value in enumerate(values or ()):
+                rows.append(
+                    {
+                        "user": cell.user,
+                        "recommender": cell.recommender,
+                        "measure": measure,
+                        "visits": min((i + 1) * cell.window, cell.visits),
+                        "value": value,
+                    }
+                )
+    return pd.DataFrame(rows, columns=["user", "recommender", "measure", "visits", "value"])
+
+
+def learning_chart(result: EvaluationResult) -> Any:
+    """The learners' learning curves (top row) and cumulative regret against the oracle
+    (bottom row), one column per shopper; None when no learner ran."""
+    import altair as alt
+
+    data = learning_frame(result)
+    if data.empty:
+        return None
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("visits:Q", title="visits"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("recommender:N", title="learner"),
+            tooltip=[
+                "user:N",
+                "recommender:N",
+                "visits:Q",
+                alt.Tooltip("value:Q", format=".3f", title="value"),
+            ],
+        )
+        .properties(width=240, height=180)
+        .facet(
+            column=alt.Column("user:N", title="shopper"),
+            row=alt.Row("measure:N", title=None, sort=list(CURVE_MEASURES.values())),
+        )
+        .resolve_scale(y="independent")
+    )
 
 
 def cli_command(
@@ -159,6 +226,9 @@ __all__ = [
     "TABLE_COLUMNS",
     "cell_labels",
     "cli_command",
+    "has_learners",
+    "learning_chart",
+    "learning_frame",
     "results_frame",
     "reward_chart",
     "run_comparison",
