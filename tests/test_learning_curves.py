@@ -23,6 +23,8 @@ from simshop_core.curves import (
 )
 from simshop_core.env import ShopEnv
 from simshop_core.evaluation import CURVE_FIELDS, Oracle, cell_seeds, clustered_ci, evaluate
+from simshop_core.logs import read_log
+from simshop_core.propensity import uniform_propensities
 from simshop_core.sweep import sweep
 
 USERS = ["cheap_seeker", "brand_lover"]
@@ -77,6 +79,9 @@ class RandomLearner(Recommender):
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
         n = len(observation["candidates"]["product_id"])
         return self.rng.permutation(n)[:k].astype(np.int64)
+
+    def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Any:
+        return uniform_propensities(len(observation["candidates"]["product_id"]), slate)
 
     def update(self, feedback: Feedback) -> None:
         pass
@@ -258,6 +263,20 @@ def test_learner_batch_gives_delayed_feedback_reproducibly(catalog) -> None:
             != online.cell(user, "test_click_counter").mean_reward
         )
         assert batched.cell(user, "popularity") == online.cell(user, "popularity")
+
+
+def test_a_batched_learners_pages_are_logged_with_propensities(catalog, tmp_path) -> None:
+    result = evaluate(
+        [RandomLearner()], ["cheap_seeker"], episodes=30, seed=2, catalog=catalog,
+        learner_batch=4, log=tmp_path / "log",
+    )  # fmt: skip
+    cell = result.cell("cheap_seeker", "test_random_learner")
+    frame = read_log(tmp_path / "log")
+    pages = frame[frame["recommender"] == "test_random_learner"]
+    assert len(pages) == round(cell.mean_length * cell.visits)
+    per_visit = pages.groupby(["shopper_id", "visit"])["reward"].sum()
+    assert len(per_visit) == 30 and per_visit.mean() == pytest.approx(cell.mean_reward)
+    assert np.allclose(pages["slate_log_prob"], -sum(math.log(50 - i) for i in range(5)))
 
 
 def test_a_batch_is_recommended_stepped_then_learnt_from_row_by_row(catalog) -> None:
