@@ -403,3 +403,12 @@ def test_an_explore_wrapper_learns_only_if_its_base_does() -> None:
     assert is_learner(ClickCounter()) and not is_learner(PopularityRecommender())
     assert is_learner(EpsilonMixture(ClickCounter(), 0.1))
     assert not is_learner(EpsilonMixture(PopularityRecommender(), 0.1))
+
+
+def test_sparklines_span_their_range_or_the_one_given() -> None:
+    from simshop_cli.results import sparkline
+
+    assert sparkline([0.0, 1.0, 2.0, 7.0]) == "▁▂▃█"
+    assert sparkline([3.0, 3.0]) == "▁▁"
+    # From random's mean (▁) to the oracle's (█), beyond them clipped.
+    assert sparkline([-5.0, 0.0, 3.5, 7.0, 9.0], low=0.0, high=7.0) == "▁▁▅██"

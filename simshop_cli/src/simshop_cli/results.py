@@ -14,7 +14,7 @@ from simshop_cli.plot import PLOT_SUFFIXES, save_plot
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from simshop_core.evaluation import EvaluationResult
+    from simshop_core.evaluation import CellResult, EvaluationResult
 
 RESULT_SUFFIXES = (".csv", ".json")
 #: Eight heights, low to high: a learning curve in as many characters as it has windows.
@@ -30,27 +30,32 @@ __all__ = [
 ]
 
 
-def sparkline(values: Sequence[float]) -> str:
-    """``values`` as bars of `SPARK`, from their minimum to their maximum (flat: the lowest)."""
-    low, high = min(values), max(values)
+def sparkline(values: Sequence[float], low: float | None = None, high: float | None = None) -> str:
+    """``values`` as bars of `SPARK`, from ``low`` (the lowest bar) to ``high`` (the highest;
+    values beyond are clipped); by default from the values' minimum to their maximum."""
+    low = min(values) if low is None else low
+    high = max(values) if high is None else high
     span = high - low
     top = len(SPARK) - 1
-    return "".join(SPARK[round((v - low) / span * top) if span > 0 else 0] for v in values)
+    return "".join(
+        SPARK[min(top, max(0, round((v - low) / span * top))) if span > 0 else 0] for v in values
+    )
 
 
 def results_table(result: EvaluationResult, title: str | None = None) -> Table:
     """One row per (shopper, recommender); the references are dimmed. When learners ran, two
-    more columns show their cumulative regret against the oracle and their learning curve
-    (a sparkline of the mean reward per window, scaled to its own range); the other rows
-    leave them blank."""
+    more columns show their cumulative regret against the oracle and their learning curve:
+    a sparkline of the mean reward per window from the shopper's random mean (▁) to its
+    oracle mean (█), like the score (its own range when a reference is missing); the other
+    rows leave them blank."""
     windows = [c.window for c in result.cells if c.curve is not None]
     learners = bool(windows)
     caption = None
     if learners:
         batch = result.manifest.get("options", {}).get("learner_batch", 1)
         caption = (
-            f"learning curve: mean reward per {windows[0]} visits; regret: "
-            "cumulative, against the oracle on the same shoppers; learners "
+            f"learning curve: mean reward per {windows[0]} visits, random ▁ to oracle █; "
+            "regret: cumulative, against the oracle on the same shoppers; learners "
             + (f"served {batch} shoppers at once" if batch != 1 else "learnt online")
         )
     table = Table(
@@ -78,7 +83,7 @@ def results_table(result: EvaluationResult, title: str | None = None) -> Table:
             regret = "" if cell.curve is None else "n/a"
             if not math.isnan(cell.regret):
                 regret = f"{cell.regret:,.1f}"
-            extra = [regret, sparkline(cell.curve) if cell.curve else ""]
+            extra = [regret, _curve(result, cell)]
         table.add_row(
             cell.user if cell.user != previous else "",
             cell.recommender,
@@ -98,3 +103,14 @@ def results_table(result: EvaluationResult, title: str | None = None) -> Table:
 
 def print_results(result: EvaluationResult, title: str | None = None) -> None:
     stdout().print(results_table(result, title))
+
+
+def _curve(result: EvaluationResult, cell: CellResult) -> str:
+    """A learner's sparkline, random (▁) to oracle (█) of its shopper; blank for others."""
+    if not cell.curve:
+        return ""
+    means = {c.recommender: c.mean_reward for c in result.cells if c.user == cell.user}
+    low, high = means.get("random"), means.get("oracle")
+    if low is None or high is None or not high > low:
+        return sparkline(cell.curve)
+    return sparkline(cell.curve, low, high)
