@@ -27,9 +27,8 @@ import numpy as np
 
 from simshop_core.env import ShopEnv
 from simshop_core.population import PageBatch, Population
-from simshop_core.recommender import Feedback, Propensities, Recommender, observation_row
-from simshop_core.registry import blame, describe_exception
-from simshop_core.rollout import batch_propensities, play_pages, recommend_batch, rollout
+from simshop_core.recommender import Propensities, Recommender
+from simshop_core.rollout import play_pages, rollout
 from simshop_core.streams import Purpose, seeds, shopper_keys
 
 if TYPE_CHECKING:
@@ -220,34 +219,16 @@ def play_learner_batch(
         recommender.env = population
     population.arrive(np.arange(n), shoppers[:n])
     waiting = n  # the next shopper to arrive
-    k, m = population.k, population.m
     parts: list[tuple[np.ndarray, ...]] = []  # per step: the visits that ended
     while population.size:
         # Every slot is live (the finished ones are dropped below): the oracle ranks for
         # the whole population, and ``update`` follows the slot order.
-        before = population.observation(copy=True)  # the learner may keep what it is told
-        slates = recommend_batch(recommender, before, k, m, population.size)
-        chance = batch_propensities(recommender, before, slates) if log is not None else None
-        page = population.step(slates)
-        after = population.observation(copy=True)
-        for row in range(population.size):
-            feedback = Feedback(
-                observation=observation_row(before, row),
-                slate=slates[row],
-                clicked=page.clicked[row],
-                bought=page.bought[row],
-                reward=float(page.reward[row]),
-                next_observation=observation_row(after, row),
-                terminated=bool(page.terminated[row]),
-                truncated=bool(page.truncated[row]),
-            )
-            try:
-                recommender.update(feedback)
-            except Exception as exc:
-                raise blame(recommender, "update", f"raised {describe_exception(exc)}") from exc
+        live = np.ones(population.size, dtype=bool)
+        observation, slates, chance, page = play_pages(
+            population, recommender, live, propensities=log is not None, learn=True
+        )
         if log is not None:
-            live = np.ones(population.size, dtype=bool)
-            _log_pages(log, page, before, slates, chance, live, on_page)
+            _log_pages(log, page, observation, slates, chance, live, on_page)
         done = np.flatnonzero(page.done)
         if not len(done):
             continue

@@ -4,7 +4,8 @@ record at a time — or against the population engine, one page for every shoppe
 Evaluation, the plugin checks, the app's session and logging all step the env through here,
 so what a recommender is asked and told is the same everywhere: ``recommend`` (its slate
 checked), optionally ``propensities``, ``env.step``, then ``update(Feedback)``; on the
-engine, ``recommend_batch`` and `Population.step` (`play_pages`), and the engine's gymnasium
+engine, ``recommend_batch``, `Population.step` and, for a learner with delayed feedback,
+``update`` per shopper (`play_pages`), and the engine's gymnasium
 and stable-baselines3 faces step it through `show_pages`. This is also the boundary where a
 recommender plugin's code is called, so what it returns is checked and a failure names the
 plugin.
@@ -90,10 +91,7 @@ def play_visit(
             observation, slate, float(reward), terminated, truncated, info, next_observation, chance
         )
         if learn:
-            try:
-                recommender.update(page.feedback())
-            except Exception as exc:
-                raise blame(recommender, "update", f"raised {describe_exception(exc)}") from exc
+            _update(recommender, page.feedback())
         yield page
         observation = next_observation
         done = terminated or truncated
@@ -133,6 +131,13 @@ def recommend(recommender: Recommender, observation: dict[str, Any], k: int, n: 
         raise blame(recommender, "recommend", f"returned a bad slate: {exc}") from None
 
 
+def _update(recommender: Recommender, feedback: Feedback) -> None:
+    try:
+        recommender.update(feedback)
+    except Exception as exc:
+        raise blame(recommender, "update", f"raised {describe_exception(exc)}") from exc
+
+
 def _propensities(
     recommender: Recommender, observation: dict[str, Any], slate: np.ndarray, k: int
 ) -> Propensities | None:
@@ -159,15 +164,35 @@ def play_pages(
     active: np.ndarray,
     *,
     propensities: bool = False,
+    learn: bool = False,
 ) -> tuple[dict[str, Any], np.ndarray, list[Propensities | None] | None, PageBatch]:
     """One page for every slot of ``population`` at once, ``recommender`` choosing the
     slates; only the ``active`` slots are stepped. Returns the observations (the engine's
     buffers), the slates, their propensities (with ``propensities``, else None) and the
-    page."""
-    observation = population.observation()
+    page.
+
+    ``learn``: a learner with delayed feedback, as in a real shop: after the step,
+    ``update`` is called once per active slot, in slot order. Its observations are then
+    copies, since a learner may keep what it is told.
+    """
+    observation = population.observation(copy=learn)
     slates = recommend_batch(recommender, observation, population.k, population.m, population.size)
     chance = batch_propensities(recommender, observation, slates) if propensities else None
     page = population.step(slates, None if active.all() else active)
+    if learn:
+        after = population.observation(copy=True)
+        for row in np.flatnonzero(active).tolist():
+            feedback = Feedback(
+                observation=observation_row(observation, row),
+                slate=slates[row],
+                clicked=page.clicked[row],
+                bought=page.bought[row],
+                reward=float(page.reward[row]),
+                next_observation=observation_row(after, row),
+                terminated=bool(page.terminated[row]),
+                truncated=bool(page.truncated[row]),
+            )
+            _update(recommender, feedback)
     return observation, slates, chance, page
 
 
