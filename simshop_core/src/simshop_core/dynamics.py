@@ -170,7 +170,7 @@ class ColdStart:
     def arrivals(self, days_since_release: np.ndarray) -> np.ndarray:
         """Each catalog row's arrival day: −inf for the items there from the start."""
         n = len(days_since_release)
-        new = int(round(self.share * n))
+        new = round(self.share * n)
         arrival = np.full(n, -np.inf)
         if new:
             # The newest items (fewest days since release), oldest of them first; ties by row.
@@ -253,7 +253,7 @@ class Dynamics:
     budget: Budget | None = None
     churn: Churn | None = None
     cold_start: ColdStart | None = None
-    calendar: Calendar = Calendar()  # noqa: RUF009 - frozen, so sharing the default is safe
+    calendar: Calendar = Calendar()  # frozen: sharing the default is safe
 
     @classmethod
     def from_options(cls, **options: Any) -> Dynamics:
@@ -291,7 +291,9 @@ class Dynamics:
         return utility
 
 
-def afford(bought: np.ndarray, price: np.ndarray, left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def afford(
+    bought: np.ndarray, price: np.ndarray, left: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The buys that fit in the budget ``left`` (positions top first: a buy that does not fit
     is dropped, a later cheaper one may still go through), and what is left after them.
     ``bought`` and ``price`` are (k,) or (N, k); ``left`` is () or (N,)."""
