@@ -372,3 +372,29 @@ def test_bad_values_are_one_clear_line(options: dict[str, Any], message: str) ->
         ShopEnv(users="cheap_seeker", **options)
     text = str(error.value)
     assert message in text and "\n" not in text
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+def test_the_app_offers_the_dynamics() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from simshop_ui import APP_PATH, choices, compare
+
+    assert choices.env_options("default", ["churn", "fatigue"]) == {"churn": True, "fatigue": True}
+    assert choices.env_options("pbm") == {"click_model": "pbm"}
+    with pytest.raises(ValueError, match="unknown shopper dynamic 'mood'; accepted: fatigue"):
+        choices.env_options("default", ["mood"])
+    command = compare.cli_command(["cheap_seeker"], ["random"], 5, 0, {"budget": True})
+    assert command.endswith("--env-option budget=true")
+
+    app = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    app.run()
+    assert app.multiselect(key="dynamics").options == list(choices.DYNAMICS_OPTIONS)
+    assert app.session_state["session"].env.dynamics == Dynamics()
+    app.multiselect(key="dynamics").set_value(["budget", "cold_start"]).run()
+    assert not app.exception and not app.error
+    dynamics = app.session_state["session"].env.dynamics
+    assert dynamics.budget is not None and dynamics.cold_start is not None
+    assert dynamics.fatigue is None
