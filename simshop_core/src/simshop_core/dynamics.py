@@ -83,9 +83,9 @@ def _check(owner: object, low: float | None = None, high: float | None = None) -
 class Fatigue:
     """Utility × ``exp(−item · (r + carry · (s − r)) − page · (p − 1))`` (module docstring)."""
 
-    item: float = 0.3  # per recent exposure of the item
+    item: float = 0.15  # per recent exposure of the item
     carry: float = 0.5  # weight of an exposure in an earlier visit (0: this visit only)
-    page: float = 0.05  # per page already seen in the visit
+    page: float = 0.02  # per page already seen in the visit
 
     def __post_init__(self) -> None:
         _check(self, 0.0)
@@ -114,6 +114,11 @@ class Seasonality:
     def factor(self, day: Any, category: Any, n_categories: int) -> np.ndarray:
         phase = day / self.period - category / n_categories
         return 1.0 + self.amplitude * np.sin(2.0 * math.pi * phase)
+
+    def table(self, day: Any, n_categories: int) -> np.ndarray:
+        """Every category's factor on ``day`` (() or (N,)): (C,) or (N, C). Made once a
+        visit, so a page only looks its items' factors up."""
+        return self.factor(np.asarray(day)[..., None], np.arange(n_categories), n_categories)
 
 
 @dataclass(frozen=True)
@@ -277,16 +282,14 @@ class Dynamics:
         times_shown: np.ndarray,
         repeats: np.ndarray,
         page: Any,
-        day: Any,
-        category: np.ndarray,
-        n_categories: int,
+        season: np.ndarray | None,
     ) -> np.ndarray:
-        """The utilities with fatigue and seasonality applied (element by element, so one
-        shopper's (k,) and N shoppers' (N, k) give the same numbers)."""
+        """The utilities with fatigue and seasonality (``season``: each item's factor, from
+        `Seasonality.table`) applied, element by element, so one shopper's (k,) and N
+        shoppers' (N, k) give the same numbers."""
         if self.fatigue is not None:
             utility = utility * self.fatigue.factor(times_shown, repeats, page)
-        if self.seasonality is not None:
-            season = self.seasonality.factor(day, category, n_categories)
+        if season is not None:
             utility = np.minimum(utility * season, 1.0)
         return utility
 

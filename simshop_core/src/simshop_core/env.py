@@ -296,6 +296,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._visits_left = 0
         self._visit = Visit(0, self.limits)
         self._day = 0.0  # the calendar's day of the visit (seasonality, cold start)
+        self._season = np.ones(self._n_categories)  # each category's seasonal factor today
         self._budget = self._budget_left = np.array(np.inf)
         self._last_page: dict[str, Any] | None = None
         self._done = True  # until the first reset
@@ -363,6 +364,8 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         dynamics = self.dynamics
         if dynamics.needs_day:
             self._day = self._day_of(self._visit.number)
+        if dynamics.seasonality is not None:
+            self._season = dynamics.seasonality.table(self._day, self._n_categories)
         if dynamics.budget is not None and dynamics.budget.per == "visit":
             self._budget_left = self._budget
         if self._arrival is not None:
@@ -454,14 +457,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
     def _shape(
         self, utility: np.ndarray, rows: np.ndarray, times_shown: np.ndarray, repeats: np.ndarray
     ) -> np.ndarray:
+        season = self._season[self._categories[rows]] if self.dynamics.seasonality else None
         return self.dynamics.shape(
-            utility,
-            times_shown,
-            repeats,
-            np.array(self._visit.page),
-            self._day,
-            self._categories[rows],
-            self._n_categories,
+            utility, times_shown, repeats, np.array(self._visit.page), season
         )
 
     def _plugin_rng(self) -> np.random.Generator:

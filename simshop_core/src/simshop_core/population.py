@@ -126,6 +126,9 @@ class Population:
         self.streak = np.zeros(n, dtype=np.int64)
         self.visit_reward = np.zeros(n)
         self.day = np.zeros(n)  # the calendar's day of the visit (seasonality, cold start)
+        # Seasonality's factor of every category on the visit's day (no columns when off).
+        seasons = env._n_categories if self.dynamics.seasonality is not None else 0
+        self.season = np.ones((n, seasons))
         self.budget = np.full(n, np.inf)  # what each shopper may spend (per shopper or visit)
         self.budget_left = np.full(n, np.inf)
         self.pool = np.zeros((n, m), dtype=np.int64)
@@ -234,6 +237,8 @@ class Population:
         dynamics = self.dynamics
         if dynamics.needs_day:
             self.day[rows] = dynamics.calendar.day(self.shopper[rows], self.visit[rows])
+        if dynamics.seasonality is not None:
+            self.season[rows] = dynamics.seasonality.table(self.day[rows], self.env._n_categories)
         if dynamics.budget is not None and dynamics.budget.per == "visit":
             self.budget_left[rows] = self.budget[rows]
         if self._arrival is not None:
@@ -494,15 +499,10 @@ class Population:
     ) -> np.ndarray:
         """Fatigue and seasonality on the utilities of the slots ``group`` (their catalog
         ``rows``), element by element as in the scalar env."""
-        return self.dynamics.shape(
-            utility,
-            times_shown,
-            repeats,
-            self.page[group, None],
-            self.day[group, None],
-            self._categories[rows],
-            self.env._n_categories,
-        )
+        season = None
+        if self.dynamics.seasonality is not None:
+            season = np.take_along_axis(self.season[group], self._categories[rows], axis=1)
+        return self.dynamics.shape(utility, times_shown, repeats, self.page[group, None], season)
 
     def _one_shopper(
         self,
