@@ -13,6 +13,11 @@ model without a batch form (a plugin written against the per-shopper contract) s
 its rows are played one shopper at a time, with one instance of the model per live shopper
 when it keeps memory of its own.
 
+Shopper dynamics (`simshop_core.dynamics`: fatigue, seasonality, budgets, churn, cold start)
+are the env's options, applied here on arrays with the scalar env's arithmetic, element by
+element; each is skipped entirely when off. Churn sets a leaving shopper's ``visits_left`` to
+0 at the end of its visit, so `start_next` brings the next shopper into its slot.
+
 `Population` is the engine; `simshop_core.vector_env.ShopVectorEnv` is its gymnasium face,
 and evaluation drives it directly, a block of shoppers at a time.
 """
