@@ -248,13 +248,22 @@ def test_churn_with_bad_recommendations_shortens_stays() -> None:
 
 
 def test_a_learners_cell_keeps_its_shoppers_under_churn() -> None:
+    # A learner's cell (scalar env, one page at a time) and the same recommender's blocks
+    # (population engine) hold the same shoppers, who leave at the same visits.
     options = {"churn": {"intercept": -1.0}, "visits_per_shopper": 5}
     result = evaluate(
-        [PriciestLearner()], users="cheap_seeker", episodes=103, seed=2, env_options=options
+        [Priciest(), PriciestLearner()],
+        users="cheap_seeker",
+        episodes=103,
+        seed=2,
+        env_options=options,
     )
-    cell = next(c for c in result.cells if c.recommender == "priciest_learner")
-    assert cell.shoppers == 21  # ⌈103 / 5⌉, as a block of the cell would hold
-    assert cell.shoppers <= cell.visits < 103
+    cells = {c.recommender: c for c in result.cells}
+    learner, blocks = cells["priciest_learner"], cells["priciest"]
+    assert learner.shoppers == 21  # ⌈103 / 5⌉, as the blocks of the cell hold
+    assert learner.shoppers <= learner.visits < 103
+    numbers = ("visits", "shoppers", "mean_reward", "ctr", "btr", "mean_length")
+    assert [getattr(learner, n) for n in numbers] == [getattr(blocks, n) for n in numbers]
 
 
 def test_seasonality_moves_category_shares_with_the_calendar() -> None:
