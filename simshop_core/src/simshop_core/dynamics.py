@@ -32,8 +32,9 @@ The env applies them around any shopper model, so a plugin gets them without cod
 
 Fatigue and seasonality reshape the utilities the env asks a model for (``utility`` or
 ``batch_utility``: what the click model, the oracle and the truth in ``info`` see); a model
-that overrides ``react`` decides its own clicks, so for it they act on the truth only, while
-budgets, churn and cold start act on every model. Their draws come from the shoppers' own
+that overrides ``react`` decides its own clicks and reports its own utilities, so they do not
+reach it (it can read ``times_shown`` itself), while budgets, churn and cold start act on
+every model. Their draws come from the shoppers' own
 streams (`simshop_core.streams.Purpose.DYNAMICS`), so the population engine and the scalar env
 stay equal number for number with any of them on.
 """
