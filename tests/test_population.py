@@ -139,6 +139,44 @@ def test_plugins_without_a_batch_form_run_one_shopper_at_a_time(click_model: str
     assert play_both(users, 80, click_model=click_model, visits_per_shopper=2) > 250
 
 
+#: Shopper dynamics (`simshop_core.dynamics`), each on with values that act often.
+DYNAMICS: dict[str, dict[str, Any]] = {
+    "fatigue": {"fatigue": {"item": 0.4, "page": 0.1}},
+    "seasonality": {"seasonality": {"amplitude": 0.8}, "calendar": {"days_per_shopper": 20}},
+    "budget": {"budget": {"amount": 60}},
+    "budget_per_visit": {"budget": {"amount": 40, "spread": 0.2, "per": "visit"}},
+    "churn": {"churn": True},
+    "cold_start": {"cold_start": {"share": 0.5, "arrival_days": 40}},
+    "all": {
+        "fatigue": True,
+        "seasonality": True,
+        "budget": True,
+        "churn": True,
+        "cold_start": True,
+        "calendar": {"days_per_shopper": 3},
+    },
+}
+
+
+@pytest.mark.parametrize(("pool", "click_model"), [("shopper", "pbm"), ("page", "cascade")])
+@pytest.mark.parametrize("dynamic", sorted(DYNAMICS))
+def test_scalar_env_equals_the_engine_with_dynamics(
+    dynamic: str, pool: str, click_model: str
+) -> None:
+    options = DYNAMICS[dynamic]
+    pages = play_both(
+        "all", 50, click_model=click_model, candidate_pool=pool, visits_per_shopper=3, **options
+    )
+    assert pages > 200
+
+
+def test_plugins_without_a_batch_form_get_the_dynamics() -> None:
+    def users() -> list[User]:
+        return [NoisyPlugin(), Remembering(), CheapSeeker()]
+
+    assert play_both(users, 60, visits_per_shopper=2, **DYNAMICS["all"]) > 200
+
+
 def test_memory_of_a_plugin_shopper_is_per_shopper() -> None:
     prototype = Remembering()
     venv = ShopVectorEnv(4, users=[prototype])
@@ -150,9 +188,11 @@ def test_memory_of_a_plugin_shopper_is_per_shopper() -> None:
     assert len({id(u) for u in instances}) == 4
 
 
-def play_shoppers(num_envs: int, shoppers: list[int], steps: int) -> dict[int, list[Any]]:
+def play_shoppers(
+    num_envs: int, shoppers: list[int], steps: int, **options: Any
+) -> dict[int, list[Any]]:
     """Each shopper's pages when shoppers ``shoppers`` fill a population of ``num_envs``."""
-    env = ShopEnv(users="all")
+    env = ShopEnv(users="all", **options)
     population = Population(env, num_envs, seed=21)
     population.arrive(np.arange(num_envs), np.array(shoppers))
     log: dict[int, list[Any]] = {s: [] for s in shoppers}
@@ -167,10 +207,12 @@ def play_shoppers(num_envs: int, shoppers: list[int], steps: int) -> dict[int, l
     return log
 
 
-def test_a_shopper_is_the_same_whatever_its_neighbours() -> None:
-    alone = {s: play_shoppers(1, [s], 30)[s] for s in (0, 5, 9)}
-    crowd = play_shoppers(10, list(range(10)), 30)
-    reordered = play_shoppers(3, [9, 0, 5], 30)
+@pytest.mark.parametrize("dynamic", [None, "all"])
+def test_a_shopper_is_the_same_whatever_its_neighbours(dynamic: str | None) -> None:
+    options = DYNAMICS[dynamic] if dynamic else {}
+    alone = {s: play_shoppers(1, [s], 30, **options)[s] for s in (0, 5, 9)}
+    crowd = play_shoppers(10, list(range(10)), 30, **options)
+    reordered = play_shoppers(3, [9, 0, 5], 30, **options)
     for s in (0, 5, 9):
         assert alone[s] == crowd[s] == reordered[s]
 

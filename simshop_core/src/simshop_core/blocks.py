@@ -108,6 +108,7 @@ def play_block(
     buys = np.zeros((n, per_shopper), dtype=np.int64)
     origin = np.arange(n)  # the block position of each population slot
     quota = quotas.copy()
+    played = np.zeros(n, dtype=np.int64)  # visits played: the quota, or fewer after churn
     active = np.ones(n, dtype=bool)
     while True:
         observation, slates, chance, page = play_pages(
@@ -122,7 +123,9 @@ def play_block(
             length[slot, visit] = page.page[done]
             clicks[slot, visit] = population.clicks[done]
             buys[slot, visit] = population.buys[done]
-            finished = page.visit[done] >= quota[done]
+            played[slot] = page.visit[done]
+            # A shopper who churned (no visits left) is finished before its quota.
+            finished = (page.visit[done] >= quota[done]) | (population.visits_left[done] <= 0)
             active[done[finished]] = False
             population.next_visit(done[~finished])
         if not active.any():
@@ -131,7 +134,7 @@ def play_block(
             keep = np.flatnonzero(active)
             population.keep(keep)
             origin, quota, active = origin[keep], quota[keep], active[keep]
-    taken = np.arange(per_shopper) < quotas[:, None]
+    taken = np.arange(per_shopper) < played[:, None]
     return Visits(
         np.broadcast_to(shoppers[:, None], taken.shape)[taken],
         reward[taken],
@@ -150,7 +153,9 @@ def play_learner(
     on_page: Callable[[PageBuffer], None] | None = None,
 ) -> Visits:
     """A learner's cell: shoppers 0, 1, … one after another on the scalar env, ``update``
-    after every page (the one rollout loop)."""
+    after every page (the one rollout loop). With churn a shopper may leave before its
+    quota: the cell still holds the same shoppers as its blocks would (`block_quotas`), so
+    it plays fewer visits."""
     from simshop_core.oracle import Oracle
 
     if isinstance(recommender, Oracle):
@@ -161,7 +166,16 @@ def play_learner(
     buys = np.zeros(visits, dtype=np.int64)
     shopper = np.zeros(visits, dtype=np.int64)
     visit = 0
+    # The cell's shoppers and the last one's quota (what `block_quotas` gives the blocks).
+    shoppers = -(-visits // env.visits_per_shopper)
+    last_quota = visits - (shoppers - 1) * env.visits_per_shopper
+    churn = env.dynamics.churn is not None
     for page in rollout(env, recommender, visits, seed=seed, propensities=log is not None):
+        if churn and (
+            page.info["shopper_id"] > shoppers
+            or (page.info["shopper_id"] == shoppers and page.info["visit"] > last_quota)
+        ):
+            break  # the cell's shoppers are done; the rest of the visits would be others'
         if log is not None:
             info = page.info
             log.append(
@@ -190,7 +204,7 @@ def play_learner(
             clicks[visit] = info["total_clicks"]
             buys[visit] = info["total_buys"]
             visit += 1
-    return Visits(shopper, reward, length, clicks, buys)
+    return Visits(shopper[:visit], reward[:visit], length[:visit], clicks[:visit], buys[:visit])
 
 
 def play_learner_batch(
@@ -241,7 +255,10 @@ def play_learner_batch(
                 population.buys[done].copy(),
             )
         )
-        finished = page.visit[done] >= quota[population.shopper[done]]
+        # A shopper who churned (no visits left) is finished before its quota.
+        finished = (page.visit[done] >= quota[population.shopper[done]]) | (
+            population.visits_left[done] <= 0
+        )
         population.next_visit(done[~finished])
         leaving = done[finished]
         coming = min(len(leaving), len(shoppers) - waiting)

@@ -21,8 +21,19 @@ import numpy as np
 from simshop_core.bounds import OptionError
 from simshop_core.catalog import CATEGORICAL_COLUMNS, Catalog, load_catalog
 from simshop_core.click_models import CLICK_MODELS, check_examination, make_click_model
+from simshop_core.dynamics import (
+    Budget,
+    Calendar,
+    Churn,
+    ColdStart,
+    Dynamics,
+    Fatigue,
+    Seasonality,
+    afford,
+)
 from simshop_core.items import ItemBatch, Items
 from simshop_core.observation import (
+    FLOAT_FIELDS,
     OTHER,
     TIMES_SHOWN,
     FeatureTable,
@@ -123,6 +134,13 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
     ``user_types`` and ``vocabularies`` (the observation's layout: a trained policy's env is
     rebuilt from them), ``render_mode`` (``"ansi"``).
 
+    ## Shopper dynamics
+
+    Each off by default (None), on with a dict of its parameters or ``True`` for its
+    defaults: ``fatigue``, ``seasonality``, ``budget``, ``churn`` (``visits_per_shopper``
+    becomes a maximum), ``cold_start``, and the ``calendar`` the seasons and arrivals follow.
+    Their formulas are in `simshop_core.dynamics`.
+
     ## Version history
 
     - v1 (SimShop 0.2): the action is an ordered slate; ``info``'s per-item fields are per
@@ -147,6 +165,12 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         examination: Sequence[float] | None = None,
         reward_weights: RewardWeights | dict[str, float] | None = None,
         limits: EpisodeLimits | dict[str, int] | None = None,
+        fatigue: Fatigue | dict[str, float] | bool | None = None,
+        seasonality: Seasonality | dict[str, float] | bool | None = None,
+        budget: Budget | dict[str, Any] | bool | None = None,
+        churn: Churn | dict[str, float] | bool | None = None,
+        cold_start: ColdStart | dict[str, float] | bool | None = None,
+        calendar: Calendar | dict[str, float] | None = None,
         user_types: Sequence[str] | None = None,
         vocabularies: dict[str, Sequence[str]] | None = None,
         render_mode: str | None = None,
@@ -187,6 +211,14 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
         self.reward_weights = _options(RewardWeights, reward_weights, "reward_weights")
         self.limits = _options(EpisodeLimits, limits, "limits")
+        self.dynamics = Dynamics.from_options(
+            fatigue=fatigue,
+            seasonality=seasonality,
+            budget=budget,
+            churn=churn,
+            cold_start=cold_start,
+            calendar=calendar,
+        )
         self.render_mode = render_mode
 
         self.shoppers, self.shopper_names = _resolve_users(users)
@@ -236,6 +268,22 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._click = make_click_model(
             click_model, self.slate_size, _checked_utility, _checked_react, examination
         )
+        self._categories = self.catalog.codes("category")
+        self._n_categories = max(len(self.catalog.vocabulary("category")), 1)
+        self._prices = self._columns["price"].astype(np.float64)
+        cold = self.dynamics.cold_start
+        self._arrival = (
+            cold.arrivals(self._columns["days_since_release"]) if cold is not None else None
+        )
+        if self._arrival is not None:
+            there = int(np.count_nonzero(np.isneginf(self._arrival)))
+            _require(
+                there >= self.num_candidates,
+                "cold_start.share",
+                cold.share,
+                f"leaves {there} items at the start, fewer than num_candidates "
+                f"({self.num_candidates})",
+            )
 
         self._batch = [has_batch_form(user) for user in self.shoppers]
         self._master: int | None = None  # the master seed of the shoppers' streams
@@ -247,6 +295,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._shopper_slot = 0
         self._visits_left = 0
         self._visit = Visit(0, self.limits)
+        self._day = 0.0  # the calendar's day of the visit (seasonality, cold start)
+        self._season = np.ones(self._n_categories)  # each category's seasonal factor today
+        self._budget = self._budget_left = np.array(np.inf)
         self._last_page: dict[str, Any] | None = None
         self._done = True  # until the first reset
 
@@ -307,9 +358,18 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         if new_shopper:
             self._new_shopper()
         elif self.candidate_pool != "shopper":
-            self._draw_candidates()
+            self._draw_candidates(self._visit.number + 1)
         self._visits_left -= 1
         self._visit = Visit(self._visit.number + 1, self.limits)
+        dynamics = self.dynamics
+        if dynamics.needs_day:
+            self._day = self._day_of(self._visit.number)
+        if dynamics.seasonality is not None:
+            self._season = dynamics.seasonality.table(self._day, self._n_categories)
+        if dynamics.budget is not None and dynamics.budget.per == "visit":
+            self._budget_left = self._budget
+        if self._arrival is not None:
+            self._cool()
         self._shown_this_visit = np.zeros(len(self.catalog), dtype=np.int64)
         self._last_page = None
         self._done = False
@@ -328,6 +388,10 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._visits_left = self.visits_per_shopper
         self._visit = Visit(0, self.limits)
         self._shown = np.zeros(len(self.catalog), dtype=np.int64)
+        budget = self.dynamics.budget
+        if budget is not None:
+            u = uniforms(key, 0, Purpose.DYNAMICS, _BUDGET_COLUMN)[:, 0]
+            self._budget = self._budget_left = budget.draw(u)[0]
         # Click history as catalog rows, newest last; empty slots (mask 0) point at the
         # all-zero padding row past the catalog's end.
         # Python lists: appending a click or two to five slots is cheapest on lists.
@@ -337,10 +401,21 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._history_length = 0
         self._history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._user_obs = self._one_hot[self._type_index[self._shopper_slot]]
-        self._draw_candidates()
+        self._draw_candidates(1)
 
-    def _draw_candidates(self) -> None:
-        pool = draw_pools(self._key, self._pages_seen, len(self.catalog), self.num_candidates)[0]
+    def _day_of(self, visit: int) -> Any:
+        """The calendar's day of this shopper's visit ``visit`` (a 0-d array)."""
+        shopper = np.array(self._shopper_id - 1)
+        return self.dynamics.calendar.day(shopper, np.array(visit))
+
+    def _draw_candidates(self, visit: int) -> None:
+        """A new pool for visit ``visit`` (cold start: of the items there on its day)."""
+        hidden = None
+        if self._arrival is not None:
+            hidden = (self._arrival > self._day_of(visit))[None]
+        pool = draw_pools(
+            self._key, self._pages_seen, len(self.catalog), self.num_candidates, hidden
+        )[0]
         self._pool = pool
         # take(axis=1) is ~3x cheaper than [:, pool] fancy indexing on small selections.
         self._candidate_int = self._int_table.take(pool, axis=1)
@@ -348,22 +423,44 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._candidate_shown = self._candidate_int[TIMES_SHOWN]  # kept up to date by step
         self._candidate_float = self._float_table.take(pool, axis=1)
 
+    def _cool(self) -> None:
+        """Cold start: the candidates' popularity as a recommender sees it on this day."""
+        assert self._arrival is not None and self.dynamics.cold_start is not None
+        pool = self._pool
+        factor = self.dynamics.cold_start.popularity_factor(self._day, self._arrival[pool])
+        self._candidate_float[_POPULARITY] = self._float_table[_POPULARITY, pool] * factor
+
     def _click_draws(self, columns: list[int]) -> list[float]:
         """This page's click draws at ``columns`` (j: examining position j; k + j: buying
         at position j), made only where the click model needs them."""
         return small_uniforms(self._key, self._pages_seen, Purpose.CLICK, columns)
 
-    def _utility(self, rows: np.ndarray, columns: np.ndarray, times_shown: np.ndarray) -> Any:
+    def _utility(
+        self, rows: np.ndarray, columns: np.ndarray, times_shown: np.ndarray, repeats: np.ndarray
+    ) -> Any:
         """The current shopper's utility for the catalog ``rows`` (candidate indices
         ``columns``) on this page: its batch form with this page's streams, else `utility`
-        with a `Generator` seeded from them."""
+        with a `Generator` seeded from them; then fatigue and seasonality, if on."""
         user = self._shopper
         assert user is not None
         if self._batch[self._shopper_slot]:
             items = ItemBatch(self._columns, rows[None], times_shown[None], self._item_codes)
             rng = BatchRandom(self._key, np.array([self._pages_seen]), columns[None])
-            return checked_batch_utility(user, items, rng)[0]
-        return _checked_utility(user, Items(self._columns, rows, times_shown), self._plugin_rng())
+            utility = checked_batch_utility(user, items, rng)[0]
+        else:
+            items = Items(self._columns, rows, times_shown)
+            utility = _checked_utility(user, items, self._plugin_rng())
+        if self.dynamics.shapes_utility:
+            utility = self._shape(utility, rows, times_shown, repeats)
+        return utility
+
+    def _shape(
+        self, utility: np.ndarray, rows: np.ndarray, times_shown: np.ndarray, repeats: np.ndarray
+    ) -> np.ndarray:
+        season = self._season[self._categories[rows]] if self.dynamics.seasonality else None
+        return self.dynamics.shape(
+            utility, times_shown, repeats, np.array(self._visit.page), season
+        )
 
     def _plugin_rng(self) -> np.random.Generator:
         """The `Generator` a per-shopper model draws from on this page."""
@@ -387,8 +484,11 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             items,
             self._plugin_rng() if type(self._shopper).react is not User.react else None,
             self._click_draws,
-            lambda: self._utility(rows, slate, times_shown),
+            lambda: self._utility(rows, slate, times_shown, repeats),
         )
+        if self.dynamics.budget is not None:
+            bought, self._budget_left = afford(page.bought, self._prices[rows], self._budget_left)
+            page = page._replace(bought=bought)
         self._pages_seen += 1
         # Slate items are distinct, so fancy-index assignment counts each once.
         self._shown[rows] = seen = times_shown + 1
@@ -408,6 +508,13 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         if clicks:
             self._remember(rows[clicked].tolist(), seen[clicked].tolist())
         terminated, truncated = visit.record(clicks, buys, reward)
+        churn = self.dynamics.churn
+        if churn is not None and (terminated or truncated):
+            # Does the shopper come back? A draw at the visit's end, from its own stream.
+            back = churn.return_probability(np.array([visit.clicks]), np.array([visit.buys]))
+            u = uniforms(self._key, self._pages_seen, Purpose.DYNAMICS, _CHURN_COLUMN)[:, 0]
+            if not u[0] < back[0]:
+                self._visits_left = 0
         info = {
             "shopper_id": self._shopper_id,
             "user_type": self.shopper_names[self._shopper_slot],
@@ -430,7 +537,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._last_page, self._last_rows = info, rows
         self._done = terminated or truncated
         if self.candidate_pool == "page" and not self._done:
-            self._draw_candidates()
+            self._draw_candidates(visit.number)
+            if self._arrival is not None:
+                self._cool()
         return self._observation(), reward, terminated, truncated, info
 
     def render(self) -> str | None:
@@ -456,7 +565,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         if self._shopper is None:
             raise RuntimeError("call reset() first")
         pool = self._pool
-        return self._utility(pool, np.arange(len(pool)), self._shown[pool])
+        return self._utility(
+            pool, np.arange(len(pool)), self._shown[pool], self._shown_this_visit[pool]
+        )
 
     def render_page(self) -> str:
         """The last page as readable text: slate, clicks, buys and reward."""
@@ -537,12 +648,27 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
 #: Arrival draws: column 0 picks the shopper's type, column 1 seeds a plugin model's `reset`.
 _ARRIVAL_COLUMNS = np.arange(1)
 _RESET_COLUMN = 1
+#: Dynamics draws (`Purpose.DYNAMICS`): the budget (at counter 0) and churn (a visit's end).
+_BUDGET_COLUMN = np.arange(1)
+_CHURN_COLUMN = np.arange(1, 2)
+#: Row of ``popularity`` in the observation's float block.
+_POPULARITY = FLOAT_FIELDS.index("popularity")
 
 
-def draw_pools(keys: np.ndarray, counters: np.ndarray | int, n_items: int, m: int) -> np.ndarray:
+def draw_pools(
+    keys: np.ndarray,
+    counters: np.ndarray | int,
+    n_items: int,
+    m: int,
+    hidden: np.ndarray | None = None,
+) -> np.ndarray:
     """Each shopper's candidate pool: ``m`` distinct catalog rows, (len(keys), m), in a
-    uniformly random order (the ``m`` smallest of one uniform per catalog row, ordered)."""
+    uniformly random order (the ``m`` smallest of one uniform per catalog row, ordered).
+    ``hidden`` (len(keys), n_items) bools: rows a shopper cannot get (cold start; at least
+    ``m`` must be left)."""
     u = uniforms(keys, counters, Purpose.POOL, np.arange(n_items))
+    if hidden is not None:
+        u = np.where(hidden, 2.0, u)  # above every uniform: picked last, never within m
     if m < n_items:
         picked = np.argpartition(u, m - 1, axis=1)[:, :m]
     else:

@@ -13,6 +13,11 @@ model without a batch form (a plugin written against the per-shopper contract) s
 its rows are played one shopper at a time, with one instance of the model per live shopper
 when it keeps memory of its own.
 
+Shopper dynamics (`simshop_core.dynamics`: fatigue, seasonality, budgets, churn, cold start)
+are the env's options, applied here on arrays with the scalar env's arithmetic, element by
+element; each is skipped entirely when off. Churn sets a leaving shopper's ``visits_left`` to
+0 at the end of its visit, so `start_next` brings the next shopper into its slot.
+
 `Population` is the engine; `simshop_core.vector_env.ShopVectorEnv` is its gymnasium face,
 and evaluation drives it directly, a block of shoppers at a time.
 """
@@ -25,8 +30,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from simshop_core.click_models import batch_outcome
+from simshop_core.dynamics import afford
 from simshop_core.env import (
     _ARRIVAL_COLUMNS,
+    _BUDGET_COLUMN,
+    _CHURN_COLUMN,
+    _POPULARITY,
     _RESET_COLUMN,
     _checked_utility,
     checked_batch_utility,
@@ -104,6 +113,11 @@ class Population:
         # Click-stream columns: j examines position j (pbm only), k + j buys at position j.
         k = self.k
         self._draw_columns = np.arange(0 if env.click_model == "pbm" else k, 2 * k)
+        # Shopper dynamics (`simshop_core.dynamics`): the env's options and catalog tables.
+        self.dynamics = env.dynamics
+        self._arrival = env._arrival
+        self._categories = env._categories
+        self._prices = env._prices
 
         self.shopper = np.full(n, -1, dtype=np.int64)
         self.key = np.zeros(n, dtype=np.uint64)
@@ -116,6 +130,12 @@ class Population:
         self.buys = np.zeros(n, dtype=np.int64)
         self.streak = np.zeros(n, dtype=np.int64)
         self.visit_reward = np.zeros(n)
+        self.day = np.zeros(n)  # the calendar's day of the visit (seasonality, cold start)
+        # Seasonality's factor of every category on the visit's day (no columns when off).
+        seasons = env._n_categories if self.dynamics.seasonality is not None else 0
+        self.season = np.ones((n, seasons))
+        self.budget = np.full(n, np.inf)  # what each shopper may spend (per shopper or visit)
+        self.budget_left = np.full(n, np.inf)
         self.pool = np.zeros((n, m), dtype=np.int64)
         # The observation's blocks, by dtype and field: row f of ``cand_int`` is the (N, m)
         # field INT_FIELDS[f]. They are the state too: times_shown of the candidates is the
@@ -180,13 +200,17 @@ class Population:
         self.counter[rows] = 0
         self.visit[rows] = 0
         self.visits_left[rows] = env.visits_per_shopper
+        budget = self.dynamics.budget
+        if budget is not None:
+            drawn = budget.draw(uniforms(keys, 0, Purpose.DYNAMICS, _BUDGET_COLUMN)[:, 0])
+            self.budget[rows] = self.budget_left[rows] = drawn
         self.shown[rows] = 0
         self.hist_int[rows] = 0
         self.hist_float[rows] = 0.0
         self.hist_mask[rows] = 0
         self.history_count[rows] = 0
         self.user_type[rows] = env._one_hot[env._type_index[slots]]
-        self._draw_pools(rows)
+        self._draw_pools(rows, self.visit[rows] + 1)
         self._start_visits(rows)
 
     def start_next(self, rows: np.ndarray) -> None:
@@ -203,7 +227,7 @@ class Population:
         per visit or page)."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and not self._per_shopper_pool:
-            self._draw_pools(rows)
+            self._draw_pools(rows, self.visit[rows] + 1)
         self._start_visits(rows)
 
     def _start_visits(self, rows: np.ndarray) -> None:
@@ -215,10 +239,33 @@ class Population:
         self.streak[rows] = 0
         self.visit_reward[rows] = 0.0
         self.shown_this_visit[rows] = 0
+        dynamics = self.dynamics
+        if dynamics.needs_day:
+            self.day[rows] = dynamics.calendar.day(self.shopper[rows], self.visit[rows])
+        if dynamics.seasonality is not None:
+            self.season[rows] = dynamics.seasonality.table(self.day[rows], self.env._n_categories)
+        if dynamics.budget is not None and dynamics.budget.per == "visit":
+            self.budget_left[rows] = self.budget[rows]
+        if self._arrival is not None:
+            self._cool(rows)
 
-    def _draw_pools(self, rows: np.ndarray) -> None:
-        """New candidate pools for ``rows``, drawn at the shoppers' current counters."""
-        pool = draw_pools(self.key[rows], self.counter[rows], self.n_items, self.m)
+    def _cool(self, rows: np.ndarray) -> None:
+        """Cold start: the candidates' popularity as a recommender sees it on the day."""
+        assert self._arrival is not None and self.dynamics.cold_start is not None
+        pool = self.pool[rows]
+        factor = self.dynamics.cold_start.popularity_factor(
+            self.day[rows, None], self._arrival[pool]
+        )
+        self.cand_float[_POPULARITY, rows] = self._floats[_POPULARITY][pool] * factor
+
+    def _draw_pools(self, rows: np.ndarray, visit: np.ndarray) -> None:
+        """New candidate pools for ``rows``, drawn at the shoppers' current counters, for
+        their visit ``visit`` (cold start: of the items there on its day)."""
+        hidden = None
+        if self._arrival is not None:
+            day = self.dynamics.calendar.day(self.shopper[rows], visit)
+            hidden = self._arrival > day[:, None]
+        pool = draw_pools(self.key[rows], self.counter[rows], self.n_items, self.m, hidden)
         self.pool[rows] = pool
         self.cand_int[:, rows] = self._ints[:, pool]
         self.cand_float[:, rows] = self._floats[:, pool]
@@ -244,8 +291,11 @@ class Population:
         times_shown = shown.take(exposure)
         repeats = shown_this_visit.take(exposure)
         clicked, bought, utility, examine, click_prob = self._outcomes(
-            slates, rows, times_shown, active
+            slates, rows, times_shown, repeats, active
         )
+        if self.dynamics.budget is not None:
+            bought, left = afford(bought, self._prices[rows], self.budget_left)
+            self.budget_left = left if active is None else np.where(active, left, self.budget_left)
         seen = times_shown + 1
         page_clicks = clicked.sum(axis=1)
         page_buys = bought.sum(axis=1)
@@ -295,12 +345,26 @@ class Population:
             | (self.buys >= limits.buys)
         )
         truncated = ~terminated & (page >= limits.pages)
+        churn = self.dynamics.churn
+        if churn is not None:
+            # Who comes back? A draw at each ended visit, from the shopper's own stream.
+            ended = terminated | truncated
+            if active is not None:
+                ended &= active
+            done = np.flatnonzero(ended)
+            if len(done):
+                back = churn.return_probability(self.clicks[done], self.buys[done])
+                u = uniforms(self.key[done], self.counter[done], Purpose.DYNAMICS, _CHURN_COLUMN)
+                self.visits_left[done[~(u[:, 0] < back)]] = 0
         if env.candidate_pool == "page":
             going_on = ~(terminated | truncated)
             if active is not None:
                 going_on &= active
             if going_on.any():
-                self._draw_pools(np.flatnonzero(going_on))
+                redrawn = np.flatnonzero(going_on)
+                self._draw_pools(redrawn, self.visit[redrawn])
+                if self._arrival is not None:
+                    self._cool(redrawn)
         return PageBatch(
             self.shopper.copy(),
             self.visit.copy(),
@@ -321,6 +385,7 @@ class Population:
         slates: np.ndarray,
         rows: np.ndarray,
         times_shown: np.ndarray,
+        repeats: np.ndarray,
         active: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Clicks, buys, utilities, examination and click probabilities of every slot's
@@ -335,6 +400,8 @@ class Population:
             # One batch-form type (an evaluation cell): no gathers.
             slot = single
             utility = self._batch_utility(slot, slice(None), slates, rows, times_shown)
+            if self.dynamics.shapes_utility:
+                utility = self._shape(utility, slice(None), rows, times_shown, repeats)
             draws = uniforms(self.key, self.counter, Purpose.CLICK, self._draw_columns)
             clicked, bought, examine, click_prob = batch_outcome(
                 env.click_model,
@@ -367,6 +434,8 @@ class Population:
                 items = ItemBatch(self._columns, rows_, times, self._codes)
                 rng = BatchRandom(keys, counters, columns)
                 ordered[part] = checked_batch_utility(env.shoppers[slot], items, rng)
+            if self.dynamics.shapes_utility:
+                ordered = self._shape(ordered, idx, rows[idx], times_shown[idx], repeats[idx])
             utility[idx] = ordered
             # Every slot's click draws and outcome at once (no gathers), when every model
             # has a batch form; else those of the batch-form slots.
@@ -392,7 +461,9 @@ class Population:
             if active is not None:
                 group = group[active[group]]
             for row in group.tolist():
-                page = self._one_shopper(row, slates[row], rows[row], times_shown[row])
+                page = self._one_shopper(
+                    row, slates[row], rows[row], times_shown[row], repeats[row]
+                )
                 clicked[row], bought[row], utility[row], examine[row], click_prob[row] = page
         return clicked, bought, utility, examine, click_prob
 
@@ -423,8 +494,28 @@ class Population:
         rng = BatchRandom(self.key[group], self.counter[group], columns)
         return checked_batch_utility(self.env.shoppers[slot], items, rng)
 
+    def _shape(
+        self,
+        utility: np.ndarray,
+        group: slice | np.ndarray | int,
+        rows: np.ndarray,
+        times_shown: np.ndarray,
+        repeats: np.ndarray,
+    ) -> np.ndarray:
+        """Fatigue and seasonality on the utilities of the slots ``group`` (their catalog
+        ``rows``), element by element as in the scalar env."""
+        season = None
+        if self.dynamics.seasonality is not None:
+            season = np.take_along_axis(self.season[group], self._categories[rows], axis=1)
+        return self.dynamics.shape(utility, times_shown, repeats, self.page[group, None], season)
+
     def _one_shopper(
-        self, row: int, slate: np.ndarray, rows: np.ndarray, times_shown: np.ndarray
+        self,
+        row: int,
+        slate: np.ndarray,
+        rows: np.ndarray,
+        times_shown: np.ndarray,
+        repeats: np.ndarray,
     ) -> tuple[np.ndarray, ...]:
         """One page of one shopper whose model has no batch form: the scalar env's click
         model, with the same streams."""
@@ -438,7 +529,10 @@ class Population:
             return small_uniforms(key, counter, Purpose.CLICK, columns)
 
         def utility() -> np.ndarray:
-            return _checked_utility(user, items, rng)
+            values = _checked_utility(user, items, rng)
+            if self.dynamics.shapes_utility:
+                values = self._shape(values[None], [row], rows[None], times_shown, repeats)[0]
+            return values
 
         react_rng = rng if type(user).react is not User.react else None
         page = self.env._click.outcome(user, items, react_rng, draws, utility)
@@ -507,12 +601,19 @@ class Population:
         columns = np.broadcast_to(np.arange(m), (n, m))
         exposure = columns if self._per_shopper_pool else self.pool
         times_shown = np.take_along_axis(self.shown, exposure, axis=1)
+        repeats = np.take_along_axis(self.shown_this_visit, exposure, axis=1)
+        shapes = self.dynamics.shapes_utility
         utility = np.zeros((n, m))
         for slot, group in self._groups():
             if self._batch[slot]:
-                utility[group] = self._batch_utility(
+                values = self._batch_utility(
                     slot, group, columns[group], self.pool[group], times_shown[group]
                 )
+                if shapes:
+                    values = self._shape(
+                        values, group, self.pool[group], times_shown[group], repeats[group]
+                    )
+                utility[group] = values
                 continue
             for row in group.tolist():
                 user = self._instances[row]
@@ -521,7 +622,12 @@ class Population:
                     seeds(self.key[row : row + 1], int(self.counter[row]), Purpose.PLUGIN)[0]
                 )
                 items = Items(self._columns, self.pool[row], times_shown[row])
-                utility[row] = _checked_utility(user, items, rng)
+                values = _checked_utility(user, items, rng)
+                if shapes:
+                    values = self._shape(
+                        values[None], [row], self.pool[row][None], times_shown[row], repeats[row]
+                    )[0]
+                utility[row] = values
         return utility
 
     def keep(self, rows: np.ndarray) -> None:

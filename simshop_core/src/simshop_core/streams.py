@@ -47,6 +47,7 @@ class Purpose(IntEnum):
     CLICK = 3  # examination and buying draws, by slate position
     PLUGIN = 4  # the seed of the `Generator` a per-shopper plugin model draws from
     RECOMMENDER = 5  # a block's recommender seed (evaluation)
+    DYNAMICS = 6  # shopper dynamics: column 0 the budget (counter 0), 1 churn (at a visit's end)
 
 
 def mix64(z: np.ndarray) -> np.ndarray:

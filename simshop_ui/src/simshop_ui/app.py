@@ -52,14 +52,16 @@ def reload_plugins() -> None:
 
 
 class Choice(NamedTuple):
-    """What the sidebar asks for: the two specs, the seed and the click model; ``error`` is
-    the one line to show instead when the typed parameters are malformed."""
+    """What the sidebar asks for: the two specs, the seed, the click model and the shopper
+    dynamics; ``error`` is the one line to show instead when the typed parameters are
+    malformed."""
 
     user: str
     recommender: str
     seed: int
     click_model: str
     error: str | None = None
+    dynamics: tuple[str, ...] = ()
 
 
 def parameters_input(kind: choices.Kind, name: str, registry: Registry) -> str:
@@ -106,6 +108,7 @@ def sidebar(registry: Registry) -> Choice | None:
             )
         recommender_params = parameters_input("recommender", recommender, registry)
         click_model = click_model_input("click_model")
+        dynamics = dynamics_input("dynamics")
         seed = int(
             st.number_input("Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="seed")
         )
@@ -130,8 +133,8 @@ def sidebar(registry: Registry) -> Choice | None:
         user_spec = choices.build_spec(user, None, user_params)
         recommender_spec = choices.build_spec(recommender, path, recommender_params)
     except ValueError as exc:
-        return Choice(user, recommender, seed, click_model, _message(exc))
-    return Choice(user_spec, recommender_spec, seed, click_model)
+        return Choice(user, recommender, seed, click_model, _message(exc), dynamics)
+    return Choice(user_spec, recommender_spec, seed, click_model, dynamics=dynamics)
 
 
 def click_model_input(key: str) -> str:
@@ -145,6 +148,24 @@ def click_model_input(key: str) -> str:
             "is examined; **pbm**: position i is examined with probability 1/log2(i+2); "
             "**cascade**: the shopper reads top-down and stops at the first click."
         ),
+    )
+
+
+def dynamics_input(key: str) -> tuple[str, ...]:
+    return tuple(
+        st.multiselect(
+            "Shopper dynamics",
+            choices.DYNAMICS_OPTIONS,
+            key=key,
+            help=(
+                "Each off unless chosen, on with its defaults (formulas: "
+                "`simshop_core.dynamics`). **fatigue**: interest falls with an item's "
+                "exposures and with pages seen; **seasonality**: category tastes follow a "
+                "calendar; **budget**: a shopper stops buying once spent; **churn**: a poor "
+                "visit makes a return less likely; **cold_start**: new items arrive over time "
+                "with no popularity."
+            ),
+        )
     )
 
 
@@ -164,7 +185,7 @@ def plugin_warnings(registry: Registry) -> None:
 
 def current_session(choice: Choice, catalog: Catalog) -> Session | None:
     """The session for these choices, built anew when they change."""
-    key = (choice.user, choice.recommender, choice.seed, choice.click_model)
+    key = (choice.user, choice.recommender, choice.seed, choice.click_model, choice.dynamics)
     if st.session_state.get("session_key") != key:
         st.session_state["session_key"] = key
         st.session_state.pop("session", None)
@@ -176,7 +197,7 @@ def current_session(choice: Choice, catalog: Catalog) -> Session | None:
                     choice.recommender,
                     choice.seed,
                     catalog,
-                    env_options=choices.env_options(choice.click_model),
+                    env_options=choices.env_options(choice.click_model, choice.dynamics),
                 )
         except Exception as exc:  # a bad parameter, a broken plugin or a missing model
             st.session_state["session_error"] = (
@@ -337,7 +358,9 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
         )
     )
     with right:
-        env_options = choices.env_options(click_model_input("compare_click_model"))
+        env_options = choices.env_options(
+            click_model_input("compare_click_model"), dynamics_input("compare_dynamics")
+        )
     try:
         chosen_users = compare.with_typed(chosen_users, compare.typed_specs(typed_users))
         chosen = compare.with_typed(chosen, compare.typed_specs(typed))

@@ -5,11 +5,12 @@ choices make."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from simshop_core.click_models import CLICK_MODELS
+from simshop_core.dynamics import DYNAMICS
 from simshop_core.evaluation import ORACLE
 from simshop_core.registry import Registry
 from simshop_core.specs import EXPLORE, Parameter, parse_spec
@@ -24,6 +25,9 @@ SHIPPED_MODEL = "shipped default"
 DEFAULT_CLICK_MODEL = "default"
 #: Between two ``key=value`` items: a comma or a colon (as in a spec), but only where a new
 #: ``key=`` follows, so a value may hold a comma (``weights=[1,2]``).
+#: The shopper dynamics the app can switch on, each with its documented defaults
+#: (`simshop_core.dynamics`; the calendar they follow keeps its defaults).
+DYNAMICS_OPTIONS = tuple(name for name in DYNAMICS if name != "calendar")
 _ITEM_BREAK = re.compile(r"\s*(?:[,:]\s*)+(?=[A-Za-z_][A-Za-z0-9_]*\s*=)")
 
 
@@ -153,16 +157,24 @@ def click_model_options() -> list[str]:
     return [DEFAULT_CLICK_MODEL, *CLICK_MODELS]
 
 
-def env_options(click_model: str) -> dict[str, Any]:
-    """The env options a click-model choice sets: nothing for the default, so a trained
-    recommender keeps its own (see `simshop_core.evaluation.merged_env_options`)."""
-    if click_model == DEFAULT_CLICK_MODEL:
-        return {}
-    if click_model not in CLICK_MODELS:
-        raise ValueError(
-            f"unknown click model {click_model!r}; accepted: {', '.join(click_model_options())}"
-        )
-    return {"click_model": click_model}
+def env_options(click_model: str, dynamics: Sequence[str] = ()) -> dict[str, Any]:
+    """The env options a click-model choice sets (nothing for the default, so a trained
+    recommender keeps its own: see `simshop_core.evaluation.merged_env_options`), and the
+    shopper dynamics switched on (``name=True``: its defaults)."""
+    options: dict[str, Any] = {}
+    if click_model != DEFAULT_CLICK_MODEL:
+        if click_model not in CLICK_MODELS:
+            raise ValueError(
+                f"unknown click model {click_model!r}; accepted: {', '.join(click_model_options())}"
+            )
+        options["click_model"] = click_model
+    for name in dynamics:
+        if name not in DYNAMICS_OPTIONS:
+            raise ValueError(
+                f"unknown shopper dynamic {name!r}; accepted: {', '.join(DYNAMICS_OPTIONS)}"
+            )
+        options[name] = True
+    return options
 
 
 def compare_options(registry: Registry, base: Path | None = None) -> list[str]:
@@ -186,6 +198,7 @@ def _relative(path: Path, base: Path) -> str:
 
 __all__ = [
     "DEFAULT_CLICK_MODEL",
+    "DYNAMICS_OPTIONS",
     "MODEL_DIRS",
     "SHIPPED_MODEL",
     "build_spec",
