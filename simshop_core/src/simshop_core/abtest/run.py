@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -178,6 +179,24 @@ class ABResult:
             "cs_high": float(t.cs_high[at]),
         }
 
+    def trace_frame(self, points: int = 500) -> dict[str, np.ndarray]:
+        """The primary metric's running estimate after every shopper (thinned to about
+        ``points`` rows, the last kept): the fixed-horizon 95% CI at each n (valid only for
+        one look) and mSPRT's confidence sequence (valid at every look at once)."""
+        run, t = self.running, self.trace
+        n = len(t.p_value)
+        rows = np.unique(np.r_[np.linspace(0, n - 1, min(points, n)).round().astype(int), n - 1])
+        half = run.half_width(0.95)
+        return {
+            "shoppers": rows + 1,
+            "estimate": t.estimate[rows],
+            "ci_low": (run.difference - half)[rows],
+            "ci_high": (run.difference + half)[rows],
+            "cs_low": t.cs_low[rows],
+            "cs_high": t.cs_high[rows],
+            "p_value": t.p_value[rows],
+        }
+
     def to_dict(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "manifest": self.manifest,
@@ -238,8 +257,11 @@ def check_output(path: str | os.PathLike[str]) -> Path:
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"cannot write {path}: {parent} is not a writable folder")
+    try:  # the one sure test of "writable" (permissions alone say nothing on /proc)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        raise ValueError(f"cannot write {path}: {parent} is not a writable folder") from None
     return path
 
 
