@@ -385,3 +385,44 @@ def test_jobs_do_not_change_the_numbers():
     one.pop("manifest")
     two.pop("manifest")
     assert one == two
+
+
+# --- the app's A/B page ----------------------------------------------------------------------
+
+
+def test_app_ab_page_shows_the_numbers_run_abtest_gives():
+    import pandas as pd
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from simshop_ui import APP_PATH
+    from simshop_ui import abtest as ab_page
+
+    st.cache_resource.clear()
+    try:
+        app = AppTest.from_file(str(APP_PATH), default_timeout=120)
+        app.run()
+        app.selectbox(key="ab_a").set_value("random")
+        app.selectbox(key="ab_b").set_value("popularity")
+        app.multiselect(key="ab_users").set_value(["cheap_seeker"])
+        app.number_input(key="ab_shoppers").set_value(300)
+        app.number_input(key="ab_seed").set_value(4)
+        app.run()
+        command = [c.value for c in app.code if "simshop abtest" in c.value]
+        assert command == [
+            "simshop abtest random popularity --users cheap_seeker --shoppers 300 --seed 4 "
+            "--metric reward --sequential"
+        ]
+        app.button(key="ab_run").click().run()
+        assert not app.exception, [e.value for e in app.exception]
+        result = run_abtest("random", "popularity", ["cheap_seeker"], 300, 4, sequential=True)
+        shown = [d.value for d in app.dataframe if "true_difference" in d.value.columns]
+        assert len(shown) == 1
+        expected = ab_page.metrics_frame(result)
+        pd.testing.assert_frame_equal(
+            shown[0].reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
+        )
+        charts = [c for c in app.get("vega_lite_chart") if "cs_low" in c.proto.spec]
+        assert len(charts) == 1  # the running difference with its confidence sequence
+    finally:
+        st.cache_resource.clear()
