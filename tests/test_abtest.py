@@ -373,6 +373,13 @@ def test_cli_errors_are_one_line(args, message):
     assert message in line
 
 
+def test_cli_metric_choices_are_cores():
+    from simshop_cli.abtest_cmd import METRIC_CHOICES
+    from simshop_core.abtest import METRICS
+
+    assert METRIC_CHOICES == METRICS  # repeated so that `simshop --help` need not import core
+
+
 def test_cli_unknown_recommender_is_one_line_naming_the_choices():
     line = assert_one_line_error(invoke("random", "nope", "-n", 50))
     assert "unknown recommender 'nope'" in line and "popularity" in line

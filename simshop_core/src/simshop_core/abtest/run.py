@@ -404,8 +404,9 @@ def _play_arms(
 
         with _worker_pool(min(jobs, len(away))) as submit:
             futures = {submit(_play, *args(t)): t for t in away}
+            remote = set(away)
             for t in tasks:
-                if t not in set(away):
+                if t not in remote:
                     played[t] = _play(*args(t))
                     _advance(progress, played[t])
             for future in as_completed(futures):
