@@ -283,11 +283,14 @@ def print_abtest(result: ABResult) -> None:
     table = calibration_table(result)
     if table is not None:
         console.print(table)
+        points = result.calibration.curve  # type: ignore[union-attr]
         curve = ", ".join(
             f"{p.shoppers:,}: {p.power:.2f}"
-            for p in result.calibration.curve  # type: ignore[union-attr]
+            + (f" ({p.analytic:.2f})" if p.analytic is not None else "")
+            for p in points
         )
-        console.print(f"Simulated rejection rate by shoppers: {curve}")
+        theory = " (in brackets: the normal approximation for --mde)" if result.power else ""
+        console.print(f"Simulated rejection rate by shoppers{theory}: {curve}")
 
 
 def save_plot(result: ABResult, path: Path) -> Path:
