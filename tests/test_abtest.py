@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from scipy import stats
 
 from simshop_cli.main import cli
+from simshop_core import Recommender, User, hookimpl
 from simshop_core.abtest import run_abtest
 from simshop_core.abtest.assignment import assign, assignment_seed
 from simshop_core.abtest.calibration import curve_grid, outcome
@@ -383,6 +384,57 @@ def test_cli_metric_choices_are_cores():
 def test_cli_unknown_recommender_is_one_line_naming_the_choices():
     line = assert_one_line_error(invoke("random", "nope", "-n", 50))
     assert "unknown recommender 'nope'" in line and "popularity" in line
+
+
+class CheapFirstLearner(Recommender):
+    """Cheapest candidates first, after a page of learning: `update` makes it a learner."""
+
+    name = "abtest_cheap_learner"
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        self.pages = 0
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        price = observation["candidates"]["price"]
+        order = np.argsort(price) if self.pages else np.argsort(-price)
+        return order[:k].astype(np.int64)
+
+    def update(self, feedback: Any) -> None:
+        self.pages += 1
+
+
+class LikesTheCheap(User):
+    name = "abtest_likes_the_cheap"
+
+    def __init__(self, *, click_threshold: float = 0.5, buy_threshold: float = 0.8) -> None:
+        super().__init__(click_threshold=click_threshold, buy_threshold=buy_threshold)
+
+    def utility(self, items: Any, rng: np.random.Generator) -> np.ndarray:
+        return 30.0 / (30.0 + np.asarray(items["price"]))
+
+
+class LearnerPlugin:
+    @hookimpl
+    def register_users(self, register: Any) -> None:
+        register(LikesTheCheap)
+
+    @hookimpl
+    def register_recommenders(self, register: Any) -> None:
+        register(CheapFirstLearner)
+
+
+def test_a_learner_and_in_process_plugins_play_every_shopper_here(register_plugin):
+    register_plugin(LearnerPlugin(), "abtest-learner-plugin")
+    kwargs: dict[str, Any] = {"users": "abtest_likes_the_cheap", "shoppers": 60, "visits": 2}
+    one = run_abtest("random", "abtest_cheap_learner", seed=1, **kwargs)
+    # Registered in this process only: with --jobs the work stays here, same numbers.
+    two = run_abtest("random", "abtest_cheap_learner", seed=1, jobs=2, **kwargs)
+    assert {k: v for k, v in one.to_dict().items() if k != "manifest"} == {
+        k: v for k, v in two.to_dict().items() if k != "manifest"
+    }
+    m = one.primary_metric
+    assert m.n_a + m.n_b == 60 and m.true_difference > 0  # cheap first beats random here
 
 
 def test_jobs_do_not_change_the_numbers():

@@ -70,7 +70,7 @@ from simshop_core.files import atomic_write_text
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
-from simshop_core.specs import check_env_options
+from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 
 __all__ = ["OUTPUT_FORMATS", "ABResult", "MetricResult", "check_output", "run_abtest"]
@@ -286,6 +286,7 @@ class _Setup:
     a: str
     b: str
     built: dict[str, Recommender]
+    local_users: bool  # a shopper model registered in this process only: workers lack it
 
     @property
     def per_shopper(self) -> int:
@@ -319,7 +320,11 @@ def _setup(
     loaded = load_catalog(catalog)
     cell_options = {"user_types": sorted(get_registry().users), **options}
     ShopEnv(loaded, users=user_list, **cell_options)  # bad options fail now, not in a worker
-    return _Setup(user_list, cell_options, options, loaded, a, b, built)
+    registry = get_registry()
+    local = any(
+        registry.get("user", parse_spec(user).name).distribution is None for user in user_list
+    )
+    return _Setup(user_list, cell_options, options, loaded, a, b, built, local)
 
 
 def _arms(setup: _Setup, seed: int, in_process: bool) -> tuple[int, _Arm, _Arm]:
@@ -332,15 +337,14 @@ def _arms(setup: _Setup, seed: int, in_process: bool) -> tuple[int, _Arm, _Arm]:
         env_seed, rec_seed = cell_seeds(seed, mix, label)
         built = setup.built.get(label)
         learner = built is not None and is_learner(built)
-        keep = built if (in_process or not _rebuildable(spec)) else None
+        here = in_process or setup.local_users or not _rebuildable(spec)
+        keep = built if here and label != ORACLE else None
         arms.append(_Arm(label, spec, keep, rec_seed, learner))
     return env_seed, arms[0], arms[1]
 
 
 def _rebuildable(spec: str) -> bool:
     """A worker process can build this recommender itself (an entry point provides it)."""
-    from simshop_core.specs import parse_spec
-
     name = parse_spec(spec).name
     return name == ORACLE or get_registry().get("recommender", name).distribution is not None
 
@@ -396,7 +400,11 @@ def _play_arms(
         return (arms[i], b, setup.users, setup.options, setup.catalog, env_seed, shoppers)
 
     played: dict[tuple[int, int, int], Visits] = {}
-    away = [t for t in tasks if jobs > 1 and plans[t[0]][1 + t[1]].recommender is None]
+    away = [
+        t
+        for t in tasks
+        if jobs > 1 and not setup.local_users and plans[t[0]][1 + t[1]].recommender is None
+    ]
     if away:
         from concurrent.futures import as_completed
 
