@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from simshop_cli.abtest_cmd import abtest
 from simshop_cli.catalog_cmd import catalog
 from simshop_cli.errors import INTERRUPTED_EXIT_CODE, one_line_usage_error, to_click_exception
 from simshop_cli.evaluate_cmd import evaluate
@@ -104,6 +105,7 @@ cli.add_command(ui)
 cli.add_command(evaluate)
 cli.add_command(train)
 cli.add_command(sweep)
+cli.add_command(abtest)
 
 
 if __name__ == "__main__":

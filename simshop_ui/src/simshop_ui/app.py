@@ -18,7 +18,7 @@ import simshop_core
 from simshop_core.bounds import MAX_EPISODES, SEED_MAX
 from simshop_core.catalog import Catalog
 from simshop_core.registry import Registry
-from simshop_ui import cards, choices, compare, training
+from simshop_ui import abtest, cards, choices, compare, training
 from simshop_ui.session import Session
 
 # Bought and clicked cards get a coloured border (keyed containers carry `st-key-<key>`).
@@ -476,13 +476,17 @@ def main() -> None:
     catalog = load_catalog()
     choice = sidebar(registry)
     plugin_warnings(registry)
-    session_tab, compare_tab, training_tab = st.tabs(["Session", "Compare", "Training"])
+    session_tab, compare_tab, training_tab, ab_tab = st.tabs(
+        ["Session", "Compare", "Training", "A/B test"]
+    )
     with session_tab:
         session_view(choice, catalog)
     with compare_tab:
         compare_view(registry, catalog)
     with training_tab:
         training_view()
+    with ab_tab:
+        abtest.abtest_view(registry, catalog)
 
 
 main()

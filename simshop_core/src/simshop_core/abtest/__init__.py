@@ -1,0 +1,15 @@
+"""A/B tests in simulation (DESIGN §14): `run_abtest` and the pieces it is made of.
+
+- `assignment`: a seeded hash of the shopper id picks the arm;
+- `metrics`: per-shopper values from the played visits;
+- `stats`: Welch t, the delta method, two-proportion z, the sample-ratio check;
+- `sequential`: mSPRT, always-valid p-values and confidence sequences;
+- `power`: shoppers needed for a minimum detectable effect;
+- `calibration`: false-positive rate or power over replicates, and the peeking contrast;
+- `run`: the orchestration.
+"""
+
+from simshop_core.abtest.metrics import METRICS
+from simshop_core.abtest.run import ABResult, MetricResult, check_output, run_abtest
+
+__all__ = ["METRICS", "ABResult", "MetricResult", "check_output", "run_abtest"]
