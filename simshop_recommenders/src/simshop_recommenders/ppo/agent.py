@@ -430,7 +430,11 @@ class SlateAgentRecommender(Trainable):
             remaining = max(0, int(timesteps) - start)
             watch = Stopwatch()
             if remaining:
-                model.learn(remaining, callback=extra, reset_num_timesteps=not resuming)
+                # Logs after every rollout: PPO's default, where A2C's (every 100) would
+                # leave a short run without a line of progress.csv.
+                model.learn(
+                    remaining, callback=extra, log_interval=1, reset_num_timesteps=not resuming
+                )
             seconds = watch.seconds
         finally:
             th.set_num_threads(threads)
