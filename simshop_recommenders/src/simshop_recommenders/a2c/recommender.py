@@ -22,9 +22,9 @@ class A2CRecommender(SlateAgentRecommender):
     name = "a2c"
     # Its training defaults, from the settings themselves, so the line never goes stale.
     description = (
-        "A2C agent (stable-baselines3) with ppo's slate policy; trains "
-        f"{_DEFAULTS.n_envs} shoppers × {_DEFAULTS.n_steps} steps per update, "
-        f"{'RMSprop' if _DEFAULTS.use_rms_prop else 'Adam'} lr {_DEFAULTS.learning_rate:g}"
+        f"A2C agent (stable-baselines3, {'RMSprop' if _DEFAULTS.use_rms_prop else 'Adam'} "
+        f"lr {_DEFAULTS.learning_rate:g}, {_DEFAULTS.n_envs}×{_DEFAULTS.n_steps}-step "
+        "rollouts) on ppo's slate policy"
     )
     algorithm = "A2C"
     settings_class = A2CSettings
