@@ -165,7 +165,7 @@ def test_train_refuses_a_recommender_that_cannot_learn(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "Error: recommender 'popularity' cannot be trained; trainable: ppo"
+        "Error: recommender 'popularity' cannot be trained; trainable: a2c, ppo"
     ]
 
 

@@ -12,11 +12,18 @@ from collections.abc import Callable
 from typing import Any
 
 from simshop_core import hookimpl
+from simshop_recommenders.a2c import A2CRecommender
 from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
 from simshop_recommenders.ppo import PPORecommender
 
-# PPORecommender is light to import: torch and SB3 are imported inside its methods.
-RECOMMENDERS: tuple[type, ...] = (RandomRecommender, PopularityRecommender, PPORecommender)
+# PPORecommender and A2CRecommender are light to import: torch and SB3 are imported inside
+# their methods.
+RECOMMENDERS: tuple[type, ...] = (
+    RandomRecommender,
+    PopularityRecommender,
+    PPORecommender,
+    A2CRecommender,
+)
 
 
 @hookimpl

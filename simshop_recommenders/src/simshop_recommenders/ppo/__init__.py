@@ -1,4 +1,7 @@
-"""The ``ppo`` recommender: PPO (stable-baselines3) over Plackett–Luce slates.
+"""The ``ppo`` recommender: PPO (stable-baselines3) over Plackett–Luce slates, and the slate
+agents' machinery that ``a2c`` (`simshop_recommenders.a2c`) shares: `agent` (the recommender
+class both subclass), `settings`, `policy`, `distribution`, `extractors`, `wrapper`,
+`vec_env` and `training`.
 
 Importing this package is cheap: torch and stable-baselines3 are imported by the modules
 that need them (`distribution`, `extractors`, `policy`, `training`), which `PPORecommender`

@@ -1,4 +1,4 @@
-"""Training machinery for the ppo recommender: settings, vectorised envs, callbacks, loggers.
+"""Training machinery of the slate agents (ppo, a2c): vectorised envs, callbacks, loggers.
 
 Everything runs in one process: the training envs are the slots of one population engine
 (`simshop_recommenders.ppo.vec_env.EngineVecEnv`), stepped as arrays (a ``SubprocVecEnv``
@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,62 +21,23 @@ from stable_baselines3.common.logger import KVWriter, Logger, make_output_format
 
 from simshop_core.catalog import Catalog
 from simshop_core.env import ShopEnv
+from simshop_recommenders.ppo.settings import A2CSettings, AgentSettings, PPOSettings
 from simshop_recommenders.ppo.vec_env import EngineVecEnv
 
-
-@dataclass(frozen=True)
-class PPOSettings:
-    """PPO, network and training-env settings; the defaults are the tuned ones.
-
-    The update, not the env, is the wall: on CPU every elementwise pass over a minibatch's
-    512 × 55 item encodings costs about as much as a small matrix product, so its cost
-    follows the item encoder's and the heads' widths and the number of epochs.
-    ``python benchmarks/ppo_update_cost.py`` times each part per env step. On the 2-core
-    development machine (shared: read ratios), update + policy forward went from ~685 µs per
-    step (0.2's ``n_envs=16, n_steps=256, n_epochs=4, item_dim=32, head_dim=32``) to ~290
-    with these defaults (update ~240, forward ~50; the population engine's step ~22): widths
-    of 16 halve the item tensors, 3 epochs do three quarters of the work, and 128 shoppers
-    of 32 steps (the same 4,096-step rollout) batch eight times as many observations per
-    forward call, whose cost is mostly per-call overhead. The default ``simshop train``
-    command trained 1M steps at 3,280 steps/s; that model (the shipped one) scores 1.29 on
-    ``benchmarks/ppo_quality.py`` (greedy 1.16) and beats popularity beyond the CIs on all
-    five target shoppers (64 × 64 steps: 1.37, 2,820 steps/s; 4 epochs: 1.40).
-    One torch thread: a second one gains ~25% on an idle machine, but when another process
-    holds the other core a parallel region waits for its descheduled thread and the update
-    ran 20× slower.
-    """
-
-    n_envs: int = 128
-    n_steps: int = 32
-    batch_size: int = 512
-    n_epochs: int = 3
-    learning_rate: float = 1e-3
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    item_dim: int = 16
-    context_dim: int = 64
-    head_dim: int = 16
-    threads: int = 1
-    chain_visits: bool = True
-    reward_scale: float = 0.1
-
-    def replace(self, **changes: Any) -> PPOSettings:
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown PPO setting(s) {unknown}; known: {sorted(known)}")
-        return PPOSettings(**{**asdict(self), **changes})
-
-    def ppo_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``stable_baselines3.PPO`` (everything but the network)."""
-        # The network's and the training env's settings, which PPO itself does not take.
-        not_ppo = {"n_envs", "item_dim", "context_dim", "head_dim", "threads"}
-        not_ppo |= {"chain_visits", "reward_scale"}
-        return {k: v for k, v in asdict(self).items() if k not in not_ppo}
+# The settings live in the light `settings` module; imported from here too, as before.
+__all__ = [
+    "A2CSettings",
+    "AgentSettings",
+    "CheckpointCallback",
+    "MetricsWriter",
+    "PPOSettings",
+    "ProgressCallback",
+    "StopCallback",
+    "Stopwatch",
+    "VisitStatsCallback",
+    "make_logger",
+    "make_vec_env",
+]
 
 
 def make_vec_env(
@@ -196,7 +156,7 @@ class MetricsWriter(KVWriter):
 
 # --- timing --------------------------------------------------------------------------------
 # Stopping on Ctrl-C or SIGTERM is core's `simshop_core.training.stop_on_signals`: the caller
-# hands its event to `PPORecommender.train(stop=...)`, which ends between two steps.
+# hands its event to `train(stop=...)` of ppo or a2c, which ends between two steps.
 
 
 class Stopwatch:
