@@ -126,6 +126,8 @@ def test_dropdowns_list_exactly_the_registered_plugins(app):
         *sorted(registry.recommenders),
         "oracle (reference)",
     ]
+    # Preselected: a quick baseline, not whatever sorts first (a2c would load torch).
+    assert app.selectbox(key="recommender").value == "popularity"
     assert not app.warning
 
 

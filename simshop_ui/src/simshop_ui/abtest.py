@@ -79,11 +79,20 @@ def abtest_view(registry: Registry, catalog: Catalog) -> None:
         st.info("Install a recommender to run an A/B test.")
         return
     left, right = st.columns(2)
-    a = left.selectbox("A (control)", names, key="ab_a", format_func=choices.recommender_caption)
+    # Defaults: the popular-items baseline against random, both quick.
+    first = choices.preferred_recommenders(names)[0]
+    second = "random" if "random" in names and first != "random" else names[min(1, len(names) - 1)]
+    a = left.selectbox(
+        "A (control)",
+        names,
+        index=names.index(first),
+        key="ab_a",
+        format_func=choices.recommender_caption,
+    )
     b = right.selectbox(
         "B (treatment)",
         names,
-        index=min(1, len(names) - 1),
+        index=names.index(second),
         key="ab_b",
         format_func=choices.recommender_caption,
     )

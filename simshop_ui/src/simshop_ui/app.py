@@ -94,6 +94,7 @@ def sidebar(registry: Registry) -> Choice | None:
         recommender = st.selectbox(
             "Recommender",
             recommenders,
+            index=recommenders.index(choices.preferred_recommenders(recommenders)[0]),
             key="recommender",
             format_func=choices.recommender_caption,
         )
@@ -321,7 +322,9 @@ def compare_view(registry: Registry, catalog: Catalog) -> None:
     chosen = st.multiselect(
         "Recommenders",
         options,
-        default=choices.recommender_options(registry, with_oracle=False),
+        default=choices.preferred_recommenders(
+            choices.recommender_options(registry, with_oracle=False)
+        ),
         key="compare_recommenders",
     )
     spec_help = (

@@ -41,6 +41,17 @@ def recommender_options(registry: Registry, *, with_oracle: bool = True) -> list
     return [*names, ORACLE] if with_oracle else names
 
 
+#: What the app picks before the user does, when installed: quick to run and telling.
+PREFERRED_RECOMMENDERS = ("popularity", "ppo", "linucb")
+
+
+def preferred_recommenders(names: list[str]) -> list[str]:
+    """The preselected recommenders among ``names``: the preferred ones installed, else all
+    (a third-party-only install still gets a full comparison)."""
+    chosen = [name for name in PREFERRED_RECOMMENDERS if name in names]
+    return chosen or list(names)
+
+
 def recommender_caption(name: str) -> str:
     """The dropdown's text for a recommender (the oracle is marked as a reference)."""
     if name == ORACLE:
@@ -212,6 +223,7 @@ __all__ = [
     "parameter_items",
     "parameter_placeholder",
     "parameters",
+    "preferred_recommenders",
     "recommender_caption",
     "recommender_options",
     "recommender_spec",
