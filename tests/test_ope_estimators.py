@@ -366,7 +366,8 @@ def pinv_weights(slates: np.ndarray, m: int, logger: np.ndarray, target: np.ndar
 
 
 def log_of_all_slates(slates, m, logger_spec, target_probs):
-    """A 'log' holding every ordered slate once, for comparing weights slate by slate."""
+    """A 'log' holding every ordered slate once, for comparing weights slate by slate; the
+    target's draws are its most likely slate (exactly its slate when it is deterministic)."""
     n, k = slates.shape
     tp = policy(target_probs[None], slates, m)
     log = SlateLog(
@@ -388,18 +389,21 @@ def log_of_all_slates(slates, m, logger_spec, target_probs):
         prefix_log_probs=np.zeros((n, k)),
         position_probs=tp.marginals[0][slates, np.arange(k)],
         marginals=np.repeat(tp.marginals, n, axis=0),
-        slates=slates[:, None, :],
+        slates=np.repeat(slates[np.argmax(target_probs)][None, None], n, axis=0),
     )
     return log, target
 
 
 @pytest.mark.parametrize("m,k", [(3, 1), (4, 2), (5, 3), (4, 4), (6, 2), (5, 5), (6, 3)])
 @pytest.mark.parametrize("eps", [1.0, 0.3, 0.9])
-def test_pi_weight_matches_pinv_of_enumerated_gamma(m, k, eps):
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_pi_weight_matches_pinv_of_enumerated_gamma(m, k, eps, deterministic):
     rng = np.random.default_rng(m * 10 + k)
     slates = ordered_slates(m, k)
     n = slates.shape[0]
     target = rng.dirichlet(np.full(n, 0.3))
+    if deterministic:  # the fast path: marginals one-hot on the target's one slate
+        target = (np.arange(n) == np.argmax(target)).astype(float)
     base = int(rng.integers(n))
     logger = np.full(n, eps / n)
     logger[base] += 1.0 - eps
@@ -492,6 +496,25 @@ def test_weights_of_the_logger_itself_are_one(kind):
     for e in estimate_all(log, tgt, "clicks"):
         if e.estimator not in ("dm", "dr_os"):  # dr_os shrinks even a weight of 1
             assert e.ess == pytest.approx(500.0) and e.max_weight == pytest.approx(1.0)
+
+
+def test_deterministic_target_fast_path_changes_nothing(cascade_setting):
+    """A deterministic target's one-hot marginals are read through its slate; given as two
+    identical draws it takes the general path (marginals, draws): the same estimates."""
+    shop, logger, _ = cascade_setting
+    best = np.argmax(softmax_probs(shop, 0.15), axis=1)
+    probs = np.zeros_like(uniform_probs(shop))
+    probs[np.arange(best.size), best] = 1.0
+    target = policy(probs, shop.slates, shop.m)
+    rng = np.random.default_rng(15)
+    log, tgt = draw_log(shop, logger, target, 3000, rng, Logger("uniform"), draws=1)
+    general = replace(tgt, slates=np.repeat(tgt.slates, 2, axis=1), next_probs=None)
+    for metric in ("reward", "clicks"):
+        fast = estimate_all(log, replace(tgt, next_probs=None), metric)
+        slow = estimate_all(log, general, metric)
+        for a, b in zip(fast, slow, strict=True):
+            assert a.estimate == pytest.approx(b.estimate, rel=1e-9, abs=1e-12), a.estimator
+            assert a.std_error == pytest.approx(b.std_error, rel=1e-9, abs=1e-12)
 
 
 def test_switch_dr_and_dr_os_between_dr_and_dm(pbm_setting, monkeypatch):

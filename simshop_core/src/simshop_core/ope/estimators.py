@@ -42,7 +42,13 @@ import numpy as np
 from simshop_core.ope.data import Metric, SlateLog, Target
 from simshop_core.ope.intervals import Estimate, Parts, cluster_index, summarise
 from simshop_core.ope.reward_model import Summaries, fit_predict
-from simshop_core.ope.weights import pi_weights, position_weights, prefix_weights, slate_weights
+from simshop_core.ope.weights import (
+    deterministic_slate,
+    pi_weights,
+    position_weights,
+    prefix_weights,
+    slate_weights,
+)
 
 METRICS: tuple[str, ...] = ("reward", "clicks", "buys")
 #: switch_dr uses the DR term only where the whole-slate weight is at most this (Wang et al.).
@@ -98,8 +104,13 @@ class Context:
         return prefix_weights(self.log, self.target)
 
     @cached_property
+    def best(self) -> np.ndarray | None:
+        """The target's one slate per page if it is deterministic, else None."""
+        return deterministic_slate(self.target)
+
+    @cached_property
     def w_pi(self) -> np.ndarray:
-        return pi_weights(self.log, self.target)
+        return pi_weights(self.log, self.target, self.best)
 
     @cached_property
     def model(self) -> Summaries:
@@ -107,7 +118,11 @@ class Context:
         types, type_index = np.unique(np.asarray(self.log.shopper_type), return_inverse=True)
         k = self.r.shape[1]
         outputs = np.stack([self.r, np.repeat(self.rest[:, None] / k, k, axis=1)], axis=2)
-        return fit_predict(self.log, self.target, type_index.ravel(), types.size, outputs)
+        # Clicks and buys have no remainder: fit the position model alone.
+        outputs = outputs if self.metric == "reward" else outputs[:, :, :1]
+        return fit_predict(
+            self.log, self.target, type_index.ravel(), types.size, outputs, best=self.best
+        )
 
     @cached_property
     def q_logged(self) -> np.ndarray:
