@@ -632,3 +632,5 @@ def test_bad_input_is_refused(pbm_setting):
     # A target that never shows the logged slates: weights 0, not an error.
     never = replace(tgt, slate_log_prob=np.full(50, -np.inf))
     assert estimate("ips", log, never, "clicks").estimate == 0.0
+    snips_never = estimate("snips", log, never, "clicks")
+    assert np.isnan(snips_never.estimate) and snips_never.ess == 0.0
