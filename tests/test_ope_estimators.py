@@ -306,20 +306,21 @@ def test_pi_unbiased_under_epsilon_logging():
 
 
 def test_reward_metric():
-    """For the page reward (non-additive no-click term, per-position utility unobserved) the
-    page-level estimators stay unbiased; the position-level ones are close through the
-    plug-in remainder."""
+    """For the page reward (its no-click term is not additive, its utility term not observed
+    per position) the page-level estimators are unbiased, and so are the position-level
+    ones here, through the plug-in remainder: a ridge fitted to the page total jointly over
+    positions, whose utility part is additive and whose no-click part is small."""
     shop = make_shop(5, 3, "pbm", seed=5)
     logger = policy(uniform_probs(shop), shop.slates, shop.m)
     target = policy(softmax_probs(shop, 0.15), shop.slates, shop.m)
-    names = ["ips", "snips", "dr", "sips", "iips", "rips", "pi", "cascade_dr", "dm"]
-    truth, values, _ = replicate(
-        shop, logger, target, "reward", names, 40, 2000, 6, Logger("uniform")
+    names = ANY + CASCADE + PBM_ONLY
+    truth, values, covered = replicate(
+        shop, logger, target, "reward", names, 60, 2000, 6, Logger("uniform")
     )
     z = dict(zip(names, z_scores(truth, values).round(2), strict=True))
-    assert all(z[name] < 4.0 for name in ["ips", "snips", "dr"]), z
-    rel = dict(zip(names, np.abs(values.mean(0) / truth - 1).round(4), strict=True))
-    assert all(rel[name] < 0.05 for name in names), rel
+    assert all(value < 4.0 for value in z.values()), z
+    coverage = covered.mean(axis=0)
+    assert np.all(coverage >= 0.85), dict(zip(names, coverage, strict=True))
 
 
 def test_cascade_dr_baseline_from_draws(cascade_setting):

@@ -16,14 +16,15 @@ Two families, each estimator in exactly one:
 - **page level** (``dm ips snips dr switch_dr dr_os``): the whole slate is one action and R_i
   the reward, as in a plain contextual bandit (OBP's non-slate estimators). No click-model
   assumption (dm: its ridge model must be right). dr/switch_dr/dr_os use the ridge model's
-  page prediction q̂(s) = Σ_p q̂(s_p, p) (of r_p + ρ/k) and its target mean Σ_p Σ_j
-  P_e(j at p) q̂(j, p).
-- **position level** (``sips snsips iips sniips rips snrips pi snpi cascade_dr``): they weight
-  the per-position part r_ip, each with its own weight and assumption. For ``reward`` they
-  add the remainder ρ by a plug-in: the ridge model of ρ/k per (candidate, position) averaged
-  under the target's marginals (a direct-method term: biased where that model is wrong,
-  e.g. for the no-click penalty, but it does not inflate the variance with a whole-slate
-  weight). For ``clicks`` and ``buys`` ρ = 0 and they are pure weighting estimators.
+  page prediction q̂(s) = Σ_p q̂(s_p, p) (of r_p plus p's share of ρ) and its target mean
+  Σ_p Σ_j P_e(j at p) q̂(j, p).
+- **position level** (``sips snsips iips sniips rips snrips pi snpi cascade_dr``): they
+  weight the per-position part r_ip, each with its own weight and assumption. For
+  ``reward`` they add the remainder ρ by a plug-in: the ridge model of ρ (additive over
+  (candidate, position)) averaged under the target's marginals — a direct-method term,
+  biased where that model is wrong (e.g. the no-click penalty), but free of the variance
+  a whole-slate weight would add. For ``clicks`` and ``buys`` ρ = 0 and they are pure
+  weighting estimators.
 
 Hence ``sips`` ≡ ``ips`` and ``snsips`` ≡ ``snips`` on clicks and buys (the same formula: the
 whole-slate weight times a sum over positions); on ``reward`` they differ by the remainder:
@@ -114,14 +115,19 @@ class Context:
 
     @cached_property
     def model(self) -> Summaries:
-        """The ridge model of (r_p, ρ/k) per (candidate, position, shopper type)."""
+        """The ridge model of r_p per (candidate, position, shopper type), and of ρ as a
+        sum of per-position shares."""
         types, type_index = np.unique(np.asarray(self.log.shopper_type), return_inverse=True)
-        k = self.r.shape[1]
-        outputs = np.stack([self.r, np.repeat(self.rest[:, None] / k, k, axis=1)], axis=2)
-        # Clicks and buys have no remainder: fit the position model alone.
-        outputs = outputs if self.metric == "reward" else outputs[:, :, :1]
+        # Clicks and buys have no remainder: the position model alone.
+        rest = self.rest[:, None] if self.metric == "reward" else None
         return fit_predict(
-            self.log, self.target, type_index.ravel(), types.size, outputs, best=self.best
+            self.log,
+            self.target,
+            type_index.ravel(),
+            types.size,
+            self.r[:, :, None],
+            rest,
+            best=self.best,
         )
 
     @cached_property

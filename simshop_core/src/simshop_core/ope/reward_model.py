@@ -1,11 +1,16 @@
 """The reward model of dm, dr, switch_dr, dr_os and cascade_dr: a NumPy ridge regression.
 
-One ridge per (shopper type, slate position) on the candidate's standardised features plus
-an intercept — the same as one ridge over item features × position × shopper type
-one-hots, whose normal equations are block-diagonal in those cells. It predicts, for a
-candidate j at position p of a page, each of O per-position outputs (here: the position's
-own reward r_p, and the page's remainder ρ/k; see estimators.py). The estimators need three
-summaries of it per page and position:
+A linear model over item features × position × shopper type: for a candidate j at position
+p on a page of shopper type t it predicts ``intercept[t, p] + x_jᵀ slope[t, p]`` for each of
+O outputs. Two kinds of output (see estimators.py):
+
+- per position (r_p, observed at each position): one ridge per (type, position) cell — one
+  ridge over the one-hot cells, whose normal equations are block-diagonal in them;
+- page totals (the page reward's remainder ρ, observed per page only): one ridge per type
+  of ρ on the slate's features position by position, an additive model whose per-position
+  terms are the position's shares.
+
+The estimators need three summaries of it per page and position:
 
 - ``logged``: the prediction for the logged candidate at p;
 - ``marginal``: its mean under the target's marginals, Σ_j P_e(j at p) q(j, p);
@@ -63,45 +68,66 @@ def _fit(
     type_index: np.ndarray,
     n_types: int,
     outputs: np.ndarray,
+    page_outputs: np.ndarray | None,
     penalty: float,
 ) -> np.ndarray:
-    """(T, d, k, O) raw-feature coefficients [intercept, slopes] of the per-(type,
-    position) ridges. One pass over blocks sums each cell's Gram matrix and right-hand side
-    in raw features; the standardisation (pooled over all logged candidates) is then applied
-    to those sums, not to the data: with x̃ = M [1, x], Σ x̃x̃ᵀ = M G Mᵀ and the fitted
-    β̃ maps back to raw coefficients as Mᵀ β̃."""
+    """(T, d, k, O) raw-feature coefficients [intercept, slopes] per (type, position):
+    one ridge per cell for each per-position output (N, k, O1), and for each page output
+    (N, O2) one ridge per type on the slate's features position by position (an additive
+    model Σ_p x_pᵀβ_p: a page total fitted jointly, so each position gets its own share —
+    fitting it position by position would credit an item with its neighbours, which
+    without-replacement slates tie to it). The intercept is shared out equally.
+
+    One pass over blocks sums each type's joint Gram matrix (every per-position cell's
+    Gram matrix is a block of it) and the right-hand sides in raw features; the
+    standardisation (pooled over all logged candidates) is applied to those sums: with
+    x̃ = M [1, x], Σ x̃x̃ᵀ = M G Mᵀ and the fitted β̃ maps back to raw coefficients as Mᵀ β̃."""
     n, k = slate.shape
-    d = feats.shape[2] + 1
-    n_out = outputs.shape[2]
-    gram = np.zeros((n_types, k, d, d))
-    rhs = np.zeros((n_types, k, d, n_out))
+    f = feats.shape[2]
+    d = f + 1
+    wide = 1 + k * f
+    n_pos = outputs.shape[2]
+    n_page = 0 if page_outputs is None else page_outputs.shape[1]
+    gram = np.zeros((n_types, wide, wide))
+    rhs_pos = np.zeros((n_types, k, d, n_pos))
+    rhs_page = np.zeros((n_types, wide, n_page))
     for sl in _blocks(n):
-        x = _with_intercept(_gather(feats[sl], slate[sl])).transpose(1, 0, 2)  # (k, b, d)
-        y = outputs[sl].transpose(1, 0, 2)  # (k, b, O)
+        x = _gather(feats[sl], slate[sl]).astype(float)  # (b, k, F)
+        joint = np.concatenate([np.ones((x.shape[0], 1)), x.reshape(x.shape[0], -1)], axis=1)
         types = type_index[sl]
         for t in range(n_types):
             rows = types == t
-            xt = x[:, rows]
-            gram[t] += xt.transpose(0, 2, 1) @ xt
-            rhs[t] += xt.transpose(0, 2, 1) @ y[:, rows]
-    total = gram.sum(axis=(0, 1))  # pooled over cells: count, Σx, Σxxᵀ
-    count = max(total[0, 0], 1.0)
-    mean = total[0, 1:] / count
-    var = np.maximum(np.diag(total)[1:] / count - mean**2, 0.0)
-    scale = np.sqrt(var)
+            jt = joint[rows]
+            gram[t] += jt.T @ jt
+            xt = _with_intercept(x[rows]).transpose(1, 0, 2)  # (k, b_t, d)
+            rhs_pos[t] += xt.transpose(0, 2, 1) @ outputs[sl][rows].transpose(1, 0, 2)
+            if n_page:
+                rhs_page[t] += jt.T @ page_outputs[sl][rows]
+    total = gram.sum(axis=0)
+    count = max(total[0, 0] * k, 1.0)  # logged candidates
+    mean = total[0, 1:].reshape(k, f).sum(axis=0) / count
+    square = np.diag(total)[1:].reshape(k, f).sum(axis=0) / count
+    scale = np.sqrt(np.maximum(square - mean**2, 0.0))
     scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, 1.0)
-    transform = np.eye(d)
-    transform[1:, 0] = -mean / scale
-    transform[1:, 1:] = np.diag(1.0 / scale)
-    ridge = penalty * np.eye(d)
+    transform = np.eye(wide)
+    transform[1:, 0] = np.tile(-mean / scale, k)
+    transform[1:, 1:] = np.diag(np.tile(1.0 / scale, k))
+    ridge = penalty * np.eye(wide)
     ridge[0, 0] = 0.0
-    coef = np.zeros((n_types, d, k, n_out))
+    coef = np.zeros((n_types, d, k, n_pos + n_page))
     for t in range(n_types):
         for p in range(k):
-            g = transform @ gram[t, p] @ transform.T + ridge
+            cell = np.r_[0, 1 + p * f : 1 + (p + 1) * f]
+            mt = transform[np.ix_(cell, cell)]
+            g = mt @ gram[t][np.ix_(cell, cell)] @ mt.T + ridge[np.ix_(cell, cell)]
             # lstsq: a cell with fewer pages than features is still fitted (minimum norm).
-            beta = np.linalg.lstsq(g, transform @ rhs[t, p], rcond=None)[0]
-            coef[t, :, p] = transform.T @ beta
+            beta = np.linalg.lstsq(g, mt @ rhs_pos[t, p], rcond=None)[0]
+            coef[t, :, p, :n_pos] = mt.T @ beta
+        if n_page:
+            g = transform @ gram[t] @ transform.T + ridge
+            beta = transform.T @ np.linalg.lstsq(g, transform @ rhs_page[t], rcond=None)[0]
+            coef[t, 0, :, n_pos:] = beta[0] / k
+            coef[t, 1:, :, n_pos:] = beta[1:].reshape(k, f, n_page).transpose(1, 0, 2)
     return coef
 
 
@@ -117,19 +143,22 @@ def fit_predict(
     type_index: np.ndarray,
     n_types: int,
     outputs: np.ndarray,
+    page_outputs: np.ndarray | None = None,
     penalty: float = RIDGE_PENALTY,
     best: np.ndarray | None = None,
 ) -> Summaries:
-    """Fit the ridge to ``outputs`` (N, k, O) at the logged slates and summarise it;
-    ``best``: the target's one slate per page if it is deterministic (`deterministic_slate`)."""
+    """Fit the ridge to per-position ``outputs`` (N, k, O1) and page totals ``page_outputs``
+    (N, O2) at the logged slates, and summarise it (O = O1 + O2 outputs, page ones last, as
+    per-position shares); ``best``: the target's one slate per page if it is deterministic
+    (`deterministic_slate`)."""
     feats = np.asarray(log.item_features)
     slate = np.asarray(log.slate)
     n, k = slate.shape
     m = int(log.n_candidates)
     if feats.ndim != 3 or feats.shape[:2] != (n, m):
         raise ValueError(f"item_features must have shape (N, m, F) with N={n}, m={m}")
-    coef = _fit(feats, slate, type_index, n_types, outputs, penalty)
-    n_out = outputs.shape[2]
+    coef = _fit(feats, slate, type_index, n_types, outputs, page_outputs, penalty)
+    n_out = coef.shape[3]
     logged = np.empty((n, k, n_out))
     marginal = np.empty((n, k, n_out))
     nxt = marginal if best is not None else np.empty((n, k, n_out))
