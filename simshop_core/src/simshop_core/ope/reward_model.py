@@ -95,14 +95,16 @@ def _fit(
         x = _gather(feats[sl], slate[sl]).astype(float)  # (b, k, F)
         joint = np.concatenate([np.ones((x.shape[0], 1)), x.reshape(x.shape[0], -1)], axis=1)
         types = type_index[sl]
+        y = outputs[sl]
         for t in range(n_types):
             rows = types == t
             jt = joint[rows]
-            gram[t] += jt.T @ jt
-            xt = _with_intercept(x[rows]).transpose(1, 0, 2)  # (k, b_t, d)
-            rhs_pos[t] += xt.transpose(0, 2, 1) @ outputs[sl][rows].transpose(1, 0, 2)
+            # einsum, not @: small products through a multi-threaded BLAS stall on a busy
+            # host (threads wait for cores), and these are far too small to need threads.
+            gram[t] += np.einsum("bi,bj->ij", jt, jt)
+            rhs_pos[t] += np.einsum("bpd,bpo->pdo", _with_intercept(x[rows]), y[rows])
             if n_page:
-                rhs_page[t] += jt.T @ page_outputs[sl][rows]
+                rhs_page[t] += np.einsum("bi,bo->io", jt, page_outputs[sl][rows])
     total = gram.sum(axis=0)
     count = max(total[0, 0] * k, 1.0)  # logged candidates
     mean = total[0, 1:].reshape(k, f).sum(axis=0) / count
@@ -133,8 +135,12 @@ def _fit(
 
 def _predict(x: np.ndarray, coef: np.ndarray, type_index: np.ndarray) -> np.ndarray:
     """(b, k, O): the model at designs x (b, k, d), each page with its type's coefficients."""
-    every = np.einsum("bpd,tdpo->btpo", x, coef, optimize=True)
-    return every[np.arange(x.shape[0]), type_index]
+    per_page = coef.transpose(0, 2, 1, 3)[type_index]  # (b, k, d, O): a block's worth
+    # d scaled additions: numpy reduces a short inner axis slowly.
+    out = x[:, :, 0, None] * per_page[:, :, 0]
+    for j in range(1, x.shape[2]):
+        out += x[:, :, j, None] * per_page[:, :, j]
+    return out
 
 
 def fit_predict(
