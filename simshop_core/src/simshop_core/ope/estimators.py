@@ -271,16 +271,22 @@ def _snpi(c: Context) -> Parts:
 
 def _cascade_dr(c: Context) -> Parts:
     """Kiyohara et al. 2022: Σ_p w_0:p (r_p − Q̂_p(s_0:p)) + w_0:p−1 E_e[Q̂_p | s_0:p−1], with
-    Q̂_p = q̂(s_p, p) + Σ_{l>p} (q̂ at l under the target's marginals): the position model
-    now, the target's expected future after it. Unbiased under the cascade assumption for
-    any model, as long as the baseline uses the target's choice given the logged prefix."""
+    Q̂_p = q̂(s_p, p) + F_p, the position model now plus the target's expected future
+    F_p = Σ_{l>p} E_e[q̂(·, l)] under its marginals. The F terms telescope to
+    Σ_p w_0:p−1 (N_p − M_p) with N_p = E_e[q̂(·, p) | s_0:p−1], M_p its marginal mean, so
+
+        cascade_dr = Σ_p w_0:p (r_p − q̂(s_p, p)) + Σ_p w_0:p−1 (N_p − M_p) + Σ_p M_p,
+
+    unbiased under the cascade assumption for any model. N_p needs the target's choice
+    after the logged prefix (``Target.next_probs``; for a deterministic target N_p = M_p
+    wherever w_0:p−1 ≠ 0); without it N_p = M_p is used, which keeps it unbiased (the middle
+    sum has mean 0) and drops that sum's variance reduction."""
     wp = c.w_prefix
     before = np.concatenate([np.ones((wp.shape[0], 1)), wp[:, :-1]], axis=1)  # w_0:p−1
-    logged = c.model.logged[:, :, 0]
     marginal = c.model.marginal[:, :, 0]
-    nxt = c.model.next[:, :, 0]
-    future = np.cumsum(marginal[:, ::-1], axis=1)[:, ::-1] - marginal  # Σ_{l>p}
-    terms = wp * (c.r - logged - future) + before * (nxt + future)
+    terms = wp * (c.r - c.model.logged[:, :, 0]) + marginal
+    if c.model.next is not None:
+        terms += before * (c.model.next[:, :, 0] - marginal)
     return _with_rest(c, _col(terms.sum(axis=1)), None, wp.mean(axis=1))
 
 
@@ -436,8 +442,9 @@ ESTIMATORS: dict[str, Estimator] = {
 
 def applicable(log: SlateLog) -> list[str]:
     """The estimators this log supports, in DESIGN order: all but pi/snpi when the logger's
-    Γ is unknown (Logger kind "other")."""
-    if log.logger.kind == "other":
+    Γ is unknown (Logger kind "other") or singular (an epsilon logger with ε = 0)."""
+    logger = log.logger
+    if logger.kind == "other" or (logger.kind == "epsilon" and not 0.0 < logger.epsilon <= 1.0):
         return [name for name in ESTIMATORS if name not in ("pi", "snpi")]
     return list(ESTIMATORS)
 

@@ -14,7 +14,8 @@ The estimators need three summaries of it per page and position:
 
 - ``logged``: the prediction for the logged candidate at p;
 - ``marginal``: its mean under the target's marginals, Σ_j P_e(j at p) q(j, p);
-- ``next``: its mean under the target's choice at p given the logged positions 0..p−1.
+- ``next``: its mean under the target's choice at p given the logged positions 0..p−1
+  (``Target.next_probs``; for a deterministic target the marginal one; else None).
 
 The model is linear in the features, so a mean of predictions is the prediction at the mean
 features: each summary is one (N, k, F) array of averaged features times the coefficients,
@@ -42,7 +43,7 @@ class Summaries:
 
     logged: np.ndarray
     marginal: np.ndarray
-    next: np.ndarray
+    next: np.ndarray | None  # None: the target's choice after a prefix is unknown
 
 
 def _blocks(n: int):
@@ -167,9 +168,14 @@ def fit_predict(
     n_out = coef.shape[3]
     logged = np.empty((n, k, n_out))
     marginal = np.empty((n, k, n_out))
-    nxt = marginal if best is not None else np.empty((n, k, n_out))
+    nxt = None
+    if best is not None:
+        # A deterministic target's choice after a prefix it shows is its own item there, and
+        # after any other prefix its prefix weight is 0: the marginal mean serves.
+        nxt = marginal
+    elif target.next_probs is not None:
+        nxt = np.empty((n, k, n_out))
     marginals = target.marginals
-    draws = np.asarray(target.slates)
     for sl in _blocks(n):
         f_b, types = feats[sl], type_index[sl]
         logged[sl] = _predict(_with_intercept(_gather(f_b, slate[sl])), coef, types)
@@ -181,35 +187,7 @@ def fit_predict(
             marg_t = np.swapaxes(np.asarray(marginals[sl], dtype=float), 1, 2)
             marg_feats = np.matmul(marg_t, f_b, dtype=float)
         marginal[sl] = _predict(_with_intercept(marg_feats), coef, types)
-        if best is not None:
-            # A deterministic target's choice after a prefix it shows is its own item there,
-            # and after any other prefix its prefix weight is 0: the marginal mean serves.
-            continue
-        if target.next_probs is not None:
+        if best is None and target.next_probs is not None:
             next_feats = np.matmul(np.asarray(target.next_probs[sl], dtype=float), f_b)
-        else:
-            next_feats = _next_from_draws(f_b, draws[sl], slate[sl], marg_feats)
-        nxt[sl] = _predict(_with_intercept(next_feats), coef, types)
+            nxt[sl] = _predict(_with_intercept(next_feats), coef, types)
     return Summaries(logged=logged, marginal=marginal, next=nxt)
-
-
-def _next_from_draws(
-    feats: np.ndarray, draws: np.ndarray, slate: np.ndarray, fallback: np.ndarray
-) -> np.ndarray:
-    """(N, k, F): the mean features at p over the target's draws that share the logged
-    positions 0..p−1 (exact for a deterministic target, S = 1); the marginal mean where no
-    draw does."""
-    n, s, k = draws.shape
-    same = draws == slate[:, None, :]
-    # A draw shares the prefix before p if it equals the logged slate at all positions < p.
-    match = np.concatenate(
-        [np.ones((n, s, 1), bool), np.cumprod(same[:, :, :-1], axis=2).astype(bool)], axis=2
-    )
-    count = match.sum(axis=1)  # (N, k)
-    total = np.zeros((n, k, feats.shape[2]))
-    for j in range(s):
-        at = np.take_along_axis(feats, draws[:, j, :, None], axis=1)  # (N, k, F)
-        total += match[:, j, :, None] * at
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_feats = total / count[:, :, None]
-    return np.where(count[:, :, None] > 0, mean_feats, fallback)
