@@ -142,9 +142,9 @@ def fetch_obd(
         return cache
     if cache.exists() and not cache.is_dir():
         raise ValueError(f"OBD cache {cache} is a file: pass a folder as --cache-dir")
-    cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="simshop-obd-") as tmp:
         archive = _pip_download(Path(tmp), python, timeout)
+        cache.mkdir(parents=True, exist_ok=True)  # only now: a failed download leaves nothing
         _extract(archive, cache)
     return cache
 
