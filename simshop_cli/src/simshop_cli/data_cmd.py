@@ -89,8 +89,7 @@ def obd(cache_dir: Path | None, output: Path, policy: str) -> None:
 @click.option(
     "--logger",
     default=None,
-    help="The logging recommender whose pages to export [default: the only one with "
-    "propensities].",
+    help="The logging recommender whose pages to export [default: the only one with propensities].",
 )
 @click.option(
     "--metric",

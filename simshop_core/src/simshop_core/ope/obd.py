@@ -365,6 +365,7 @@ def convert_obd(
     cache_dir: str | os.PathLike[str],
     output: str | os.PathLike[str],
     policies: Sequence[str] = OBD_POLICIES,
+    n_items: int = N_ITEMS,
 ) -> dict[str, Path]:
     """Write ``output/<policy>`` for each policy from the cached CSVs; {policy: log folder}."""
     for policy in policies:
@@ -373,7 +374,7 @@ def convert_obd(
     written = {}
     for policy in policies:
         csv, context = csv_paths(cache_dir, policy)
-        written[policy] = write_obd_log(policy, csv, context, Path(output) / policy)
+        written[policy] = write_obd_log(policy, csv, context, Path(output) / policy, n_items)
     return written
 
 
