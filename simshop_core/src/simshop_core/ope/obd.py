@@ -59,6 +59,7 @@ from simshop_core.logs import (
 )
 from simshop_core.ope.data import Logger, SlateLog, Target
 from simshop_core.recommender import Propensities
+from simshop_core.reward import RewardWeights
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +90,10 @@ CACHE_FILES: dict[str, str] = {
         "5d4359ba1cfa3ae88f0f1bae66bd633859fe6323817183632ee57b83539d9153"
     ),
 }
+#: An OBD page's reward is its click, which is ctr·CTR with k = 1 and no other term: with these
+#: weights the estimators' metric "reward" is "clicks" (no remainder for a reward model).
+OBD_REWARD_WEIGHTS = RewardWeights(ctr=1.0, btr=0.0, utility=0.0, repeat=0.0, no_click=0.0,
+                                   page=0.0)  # fmt: skip
 _SDIST_PREFIX = f"obp-{OBP_VERSION}/obp/dataset/obd/"
 MAPPING = {
     "page": "one OBD row: the one item shown at one position of ZOZOTOWN's 3-item box",
@@ -423,6 +428,7 @@ def obd_slate_log(directory: str | os.PathLike[str]) -> SlateLog:
         # The same items on every page: a broadcast view, not N copies.
         item_features=np.broadcast_to(features, (n, *features.shape)),
         logger=logger,
+        reward_weights=OBD_REWARD_WEIGHTS,
     )
 
 
@@ -457,6 +463,7 @@ def marginal_target(
         position_probs=p,
         marginals=probs[:, :, None],
         slates=drawn[:, :, None],
+        next_probs=probs[:, None, :],  # k = 1: position 0 has no prefix to condition on
     )
 
 
