@@ -61,9 +61,9 @@ def item_context_csv(path: Path, n_items: int = N_ITEMS) -> Path:
         {
             "item_id": np.arange(n_items),
             "item_feature_0": np.linspace(-1, 1, n_items),
-            "item_feature_1": ["a", "b", "a", "c"][:n_items],
+            "item_feature_1": [["a", "b", "a", "c"][i % 4] for i in range(n_items)],
             "item_feature_2": ["x"] * n_items,
-            "item_feature_3": ["p", "q", "q", "p"][:n_items],
+            "item_feature_3": [["p", "q", "q", "p"][i % 4] for i in range(n_items)],
         }
     )
     frame.to_csv(path)
@@ -146,6 +146,24 @@ def test_uniform_and_marginal_targets(tiny_log: Path) -> None:
     assert np.isneginf(target.slate_log_prob[expected == 0]).all()
     with pytest.raises(ValueError, match="summing to 1"):
         obd.marginal_target(log, np.full(N_ITEMS, 0.5), np.random.default_rng(0))
+
+
+def test_estimators_read_the_obd_log(tiny_log: Path) -> None:
+    from simshop_core.ope.estimators import estimate
+
+    log = obd.obd_slate_log(tiny_log)
+    target = obd.uniform_target(log, np.random.default_rng(0))
+    pscore = np.array([r[3] for r in ROWS])
+    click = np.array([r[2] for r in ROWS], float)
+    w = (1 / N_ITEMS) / pscore
+    for metric in ("clicks", "reward"):  # the same on OBD: the reward is the click
+        ips = estimate("ips", log, target, metric)
+        assert ips.estimate == pytest.approx(np.mean(w * click))
+        snips = estimate("snips", log, target, metric)
+        assert snips.estimate == pytest.approx(np.sum(w * click) / np.sum(w))
+        assert estimate("iips", log, target, metric).estimate == pytest.approx(ips.estimate)
+    with pytest.raises(ValueError, match="uniform or epsilon logger"):
+        estimate("pi", log, target, "clicks")
 
 
 @pytest.mark.parametrize(
@@ -373,6 +391,31 @@ def test_download_extracts_the_csvs_once_and_checks_them(
     assert list(written) == ["random"]
     meta = read_log_metadata(written["random"])
     assert meta["policy"] == "random" and meta["logger"] == "uniform"
+
+
+def test_cli_writes_both_logs_from_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    rows = [(79, 1, 1, 0.0125), (0, 2, 0, 0.0125)]
+    for policy in obd.OBD_POLICIES:
+        csv, context = obd.csv_paths(cache, policy)
+        csv.parent.mkdir(parents=True)
+        obd_csv(csv, rows, n_items=80)
+        item_context_csv(context, n_items=80)
+    calls: list = []
+    _fake_pip(monkeypatch, calls, None)  # a complete cache: pip is never run
+    result = CliRunner().invoke(
+        cli, ["data", "obd", "--cache-dir", str(cache), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == []
+    assert "2 pages of obd_random" in result.output and "2 pages of obd_bts" in result.output
+    assert read_log_metadata(tmp_path / "o" / "random")["policy"] == "random"
+    np.testing.assert_array_equal(read_log_arrays(tmp_path / "o" / "bts")["reward"], [1, 0])
+    # An output that is not new or empty is refused before anything is downloaded.
+    result = CliRunner().invoke(
+        cli, ["data", "obd", "--cache-dir", str(tmp_path / "none"), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and "is not empty" in result.output and calls == []
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
