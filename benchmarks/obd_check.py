@@ -11,8 +11,8 @@ noise), so:
    BTS logs (target: each of the 80 items with probability 1/80 at the row's position), and
    is compared with the random logs' own CTR;
 2. reverse: the BTS policy's CTR from the random logs. OBD gives BTS's propensity only for the
-   item it showed, and that propensity changes from row to row (BTS was updated continually:
-   one (item, position) pair's logged propensity ranges from 0.04 to 0.42 over the week), so
+   item it showed, and that propensity changes from row to row (BTS was updated continually;
+   the script prints how far its most shown (item, position) pair's propensity moved), so
    BTS's full action distribution at a random-log row cannot be rebuilt. What can be: its
    time-averaged distribution, P(item i at position p) = how often BTS showed i at p, counted
    from the BTS logs. BTS is context-free, so the value of this stand-in equals BTS's own
@@ -46,6 +46,7 @@ from simshop_core.ope.obd import (
     fetch_obd,
     marginal_target,
     obd_slate_log,
+    read_obd_csv,
     uniform_target,
 )
 
@@ -121,6 +122,15 @@ def main() -> None:
     # row's target distribution is the column of that row's OBD position.
     bts_csv, _ = csv_paths(cache, "bts")
     marginals = empirical_position_marginals(bts_csv)  # (80, 3)
+    rows = read_obd_csv(bts_csv)
+    pair = rows.groupby(["item_id", "position"])["propensity_score"]
+    item, position = pair.size().idxmax()
+    moved = pair.get_group((item, position))
+    print(
+        f"\nBTS's logged propensity of its most shown pair (item {item}, position {position}; "
+        f"{len(moved)} rows) ranges {moved.min():.4f}-{moved.max():.4f} over the week: BTS "
+        f"changed as it ran, so its action distribution at a random-log row is not in the data."
+    )
     target = marginal_target(random_log, marginals[:, random_page - 1].T, rng)
     report(
         "Reverse: the Bernoulli-TS policy's CTR estimated from the uniform-random logs\n"
