@@ -14,6 +14,7 @@ import click
 
 from simshop_cli.abtest_cmd import abtest
 from simshop_cli.catalog_cmd import catalog
+from simshop_cli.data_cmd import data
 from simshop_cli.errors import INTERRUPTED_EXIT_CODE, one_line_usage_error, to_click_exception
 from simshop_cli.evaluate_cmd import evaluate
 from simshop_cli.plugins_cmd import list_plugins
@@ -106,6 +107,7 @@ cli.add_command(evaluate)
 cli.add_command(train)
 cli.add_command(sweep)
 cli.add_command(abtest)
+cli.add_command(data)
 
 
 if __name__ == "__main__":
