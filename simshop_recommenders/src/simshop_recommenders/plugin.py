@@ -12,11 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 from simshop_core import hookimpl
+from simshop_recommenders.bandits import BANDITS
 from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
 from simshop_recommenders.ppo import PPORecommender
 
 # PPORecommender is light to import: torch and SB3 are imported inside its methods.
-RECOMMENDERS: tuple[type, ...] = (RandomRecommender, PopularityRecommender, PPORecommender)
+RECOMMENDERS: tuple[type, ...] = (
+    RandomRecommender,
+    PopularityRecommender,
+    PPORecommender,
+    *BANDITS,
+)
 
 
 @hookimpl

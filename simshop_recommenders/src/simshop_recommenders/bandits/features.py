@@ -1,0 +1,84 @@
+"""The item features of the linear bandits (``linucb``, ``lin_ts``).
+
+One row per candidate:
+
+====================  =================================================================
+``bias``              1
+``price``             ``log1p(price) / 5`` (a log: cheapness and value are ratios)
+``quality``           ``log(quality_score + 0.01) / 5`` (log quality − log price ranks
+                      by quality per unit of price, the value a shopper gets)
+``popularity``        ``popularity / 100``
+``freshness``         ``days_since_release / 365``
+``exposures``         ``log1p(times_shown) / 2`` (this shopper's earlier exposures)
+``category``          one-hot of the category code
+``brand``             one-hot of the brand code
+``color``             one-hot of the colour code
+====================  =================================================================
+
+The scalings are fixed (nothing is fitted to the data), chosen so that every feature spans
+about a unit on the default catalog, which is what one ridge penalty for all of them wants.
+The one-hot blocks grow as new codes appear: `ItemFeatures.grow` says where the new columns
+go, and a ridge model inserts them exactly (a column that was 0 for every past trial adds
+an independent ``λ·I`` block; nothing learnt changes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+NUMERIC: tuple[str, ...] = ("bias", "price", "quality", "popularity", "freshness", "exposures")
+CATEGORICAL: tuple[str, ...] = ("category", "brand", "color")
+
+
+class ItemFeatures:
+    """Maps candidates (an observation's ``candidates``) to feature rows."""
+
+    def __init__(self) -> None:
+        self.sizes = dict.fromkeys(CATEGORICAL, 0)  # one-hot widths seen so far
+
+    @property
+    def dim(self) -> int:
+        return len(NUMERIC) + sum(self.sizes.values())
+
+    def names(self) -> list[str]:
+        """Column names: the numeric ones, then ``brand=3`` and so on."""
+        return [*NUMERIC, *(f"{c}={i}" for c in CATEGORICAL for i in range(self.sizes[c]))]
+
+    def grow(self, candidates: dict[str, Any]) -> list[tuple[int, int]]:
+        """Widen the one-hot blocks to the codes in ``candidates``; returns (position,
+        count) of the inserted columns, in the old layout's coordinates, left to right."""
+        inserts = []
+        offset = len(NUMERIC)
+        for column in CATEGORICAL:
+            codes = np.asarray(candidates[column])
+            if codes.size and codes.min() < 0:
+                raise ValueError(f"{column} codes must be non-negative, got {int(codes.min())}")
+            width = int(codes.max()) + 1 if codes.size else 0
+            old = self.sizes[column]
+            if width > old:
+                inserts.append((offset + old, width - old))
+                self.sizes[column] = width
+            offset += old
+        return inserts
+
+    def __call__(self, candidates: dict[str, Any]) -> np.ndarray:
+        """(..., n, dim) float64 features of the candidates (one observation, or a batch
+        with a leading axis); call `grow` first."""
+        price = np.asarray(candidates["price"], dtype=np.float64)
+        shape = price.shape
+        x = np.zeros((*shape, self.dim))
+        x[..., 0] = 1.0
+        x[..., 1] = np.log1p(price) / 5.0
+        x[..., 2] = np.log(np.asarray(candidates["quality_score"], dtype=np.float64) + 0.01) / 5.0
+        x[..., 3] = np.asarray(candidates["popularity"], dtype=np.float64) / 100.0
+        x[..., 4] = np.asarray(candidates["days_since_release"], dtype=np.float64) / 365.0
+        x[..., 5] = np.log1p(np.asarray(candidates["times_shown"], dtype=np.float64)) / 2.0
+        offset = len(NUMERIC)
+        flat = x.reshape(-1, self.dim)
+        rows = np.arange(flat.shape[0])
+        for column in CATEGORICAL:
+            flat[rows, offset + np.asarray(candidates[column]).reshape(-1)] = 1.0
+            offset += self.sizes[column]
+        return x

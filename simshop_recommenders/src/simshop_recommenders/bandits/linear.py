@@ -1,0 +1,202 @@
+"""The linear bandits: ``linucb`` (LinUCB) and ``lin_ts`` (linear Thompson sampling).
+
+A ridge model per shopper type (`simshop_recommenders.bandits.ridge`) predicts a shown
+item's reward from its features (`simshop_recommenders.bandits.features`): price, quality,
+popularity, freshness, exposures and one-hot category, brand and colour. Every examined
+position of a page is one trial (`simshop_recommenders.bandits.outcomes`), learnt by a
+rank-one update. Scoring is one matrix product over all candidates: no loop over arms.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from simshop_core.recommender import Feedback, Propensities
+from simshop_recommenders.bandits.base import Bandit, check_k, top_k, user_type, user_types
+from simshop_recommenders.bandits.features import ItemFeatures
+from simshop_recommenders.bandits.montecarlo import (
+    DEFAULT_SAMPLES,
+    MonteCarloSlates,
+    observation_digest,
+)
+from simshop_recommenders.bandits.outcomes import (
+    DEFAULT_BUY_WEIGHT,
+    Examined,
+    check_buy_weight,
+    check_count,
+    check_examined,
+    check_real,
+    trials,
+)
+from simshop_recommenders.bandits.ridge import RidgeModels
+
+
+class LinearBandit(Bandit):
+    """The features, the per-type ridge models and the feedback rule of both."""
+
+    def __init__(self, regularization: float, buy_weight: float, examined: str) -> None:
+        super().__init__()
+        self.regularization = check_real("regularization", regularization, 0.0, open_low=True)
+        self.buy_weight = check_buy_weight(buy_weight)
+        self.examined = check_examined(examined)
+        self._forget()
+
+    def _forget(self) -> None:
+        self.features = ItemFeatures()
+        self.models = RidgeModels(self.regularization, self.features.dim)
+        self._last: tuple[dict[str, Any], np.ndarray] | None = None
+
+    def _x(self, candidates: dict[str, Any], types: int) -> np.ndarray:
+        """The candidates' features (one observation's, or a batch's), the models grown to
+        the codes and shopper types in them."""
+        inserts = self.features.grow(candidates)
+        if inserts or types > self.models.types:
+            self.models.grow(types, inserts)
+        return self.features(candidates)
+
+    def _observe(self, observation: dict[str, Any]) -> tuple[int, np.ndarray]:
+        """(type, features) of one observation; kept for the `update` that follows."""
+        t, types = user_type(observation)
+        x = self._x(observation["candidates"], types)
+        self._last = (observation, x)
+        return t, x
+
+    def _learn(self, feedback: Feedback) -> None:
+        observation = feedback.observation
+        if self._last is not None and self._last[0] is observation:
+            t, x = user_type(observation)[0], self._last[1]
+            if x.shape[-1] != self.models.dim:  # a later observation widened the features
+                t, x = self._observe(observation)
+        else:
+            t, x = self._observe(observation)
+        positions, reward = trials(feedback, self.buy_weight, self.examined)
+        self.models.update(t, x[positions], reward)
+
+
+class LinUCB(LinearBandit):
+    """LinUCB with a ridge model per shopper type: the k highest ``x·θ + α·sqrt(xᵀ A⁻¹ x)``.
+    Deterministic (no propensities); equal scores in candidate order."""
+
+    name: ClassVar[str] = "linucb"
+    description: ClassVar[str] = (
+        "LinUCB: a ridge model per shopper type over item features, the k highest x·θ + "
+        "α·sqrt(xᵀA⁻¹x)"
+    )
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.1,
+        regularization: float = 1.0,
+        buy_weight: float = DEFAULT_BUY_WEIGHT,
+        examined: Examined = "all",
+    ) -> None:
+        """``alpha``: the width of the confidence bonus; ``regularization``: the ridge
+        penalty λ (A starts as λ·I); ``buy_weight``: a trial's reward is (1 − w)·click +
+        w·buy; ``examined``: which positions count as trials (``all``, or ``cascade``: up
+        to the first click)."""
+        self.alpha = check_real("alpha", alpha, 0.0)
+        super().__init__(regularization, buy_weight, examined)
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        t, x = self._observe(observation)
+        check_k(k, len(x))
+        A_inv = self.models.A_inv[t]
+        mean = x @ (A_inv @ self.models.b[t])
+        width = np.sqrt(np.maximum(np.einsum("nd,nd->n", x @ A_inv, x), 0.0))
+        return top_k(mean + self.alpha * width, k)
+
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        t, types = user_types(observations)
+        x = self._x(observations["candidates"], types)
+        check_k(k, x.shape[1])
+        A_inv = self.models.A_inv[t]
+        mean = np.einsum("nid,nd->ni", x, self.models.theta(t))
+        width = np.sqrt(np.maximum(np.einsum("nid,nid->ni", x @ A_inv, x), 0.0))
+        return top_k(mean + self.alpha * width, k)
+
+
+class LinTS(LinearBandit):
+    """Linear Thompson sampling with a ridge model per shopper type: ``θ̃ ~ N(θ, v²·A⁻¹)``
+    and the k highest ``x·θ̃``. Propensities by Monte Carlo (``samples`` draws of θ̃)."""
+
+    name: ClassVar[str] = "lin_ts"
+    description: ClassVar[str] = (
+        "Linear Thompson sampling: a ridge model per shopper type, θ̃ ~ N(θ, v²A⁻¹), the k "
+        "highest x·θ̃; Monte Carlo propensities"
+    )
+
+    def __init__(
+        self,
+        *,
+        scale: float = 0.05,
+        regularization: float = 1.0,
+        samples: int = DEFAULT_SAMPLES,
+        buy_weight: float = DEFAULT_BUY_WEIGHT,
+        examined: Examined = "all",
+    ) -> None:
+        """``scale``: v, the posterior's spread (0 is greedy); ``regularization``: the
+        ridge penalty λ; ``samples``: the Monte Carlo draws behind propensities;
+        ``buy_weight``: a trial's reward is (1 − w)·click + w·buy; ``examined``: which
+        positions count as trials (``all``, or ``cascade``: up to the first click)."""
+        self.scale = check_real("scale", scale, 0.0)
+        self.samples = check_count("samples", samples)
+        self._monte_carlo = MonteCarloSlates()
+        super().__init__(regularization, buy_weight, examined)
+
+    def _posterior(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """(θ, L) with L Lᵀ = v²·A⁻¹ for type t."""
+        A_inv = self.models.A_inv[t]
+        return A_inv @ self.models.b[t], self.scale * _cholesky(A_inv)
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        rng = self._generator()
+        t, x = self._observe(observation)
+        check_k(k, len(x))
+        theta, root = self._posterior(t)
+        return top_k(x @ (theta + root @ rng.standard_normal(len(theta))), k)
+
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        rng = self._generator()
+        t, types = user_types(observations)
+        x = self._x(observations["candidates"], types)
+        check_k(k, x.shape[1])
+        z = rng.standard_normal((len(t), self.models.dim))
+        theta = np.empty_like(z)
+        for u in np.unique(t).tolist():  # one factorisation per shopper type in the batch
+            rows = t == u
+            mean, root = self._posterior(u)
+            theta[rows] = mean + z[rows] @ root.T
+        return top_k(np.einsum("nid,nd->ni", x, theta), k)
+
+    def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
+        """Monte Carlo: the frequencies of the slate, its prefixes and its item–positions
+        among ``samples`` draws of θ̃ (`simshop_recommenders.bandits.montecarlo`)."""
+        t, types = user_type(observation)
+        x = self._x(observation["candidates"], types)
+        theta, root = self._posterior(t)
+
+        def draw(rng: np.random.Generator, rows: int) -> np.ndarray:
+            return (theta + rng.standard_normal((rows, len(theta))) @ root.T) @ x.T
+
+        return self._monte_carlo.propensities(
+            draw,
+            slate,
+            len(x),
+            samples=self.samples,
+            seed=self.propensity_seed,
+            version=self.version,
+            digest=observation_digest(observation),
+        )
+
+
+def _cholesky(a: np.ndarray) -> np.ndarray:
+    """L with L Lᵀ = a for a symmetric positive semi-definite ``a`` (rounding forgiven)."""
+    sym = (a + a.T) / 2.0
+    try:
+        return np.linalg.cholesky(sym)
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(sym)
+        return vectors * np.sqrt(np.clip(values, 0.0, None))
