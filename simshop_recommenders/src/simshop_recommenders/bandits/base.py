@@ -58,13 +58,13 @@ class Bandit(Recommender):
 def user_type(observation: dict[str, Any]) -> tuple[int, int]:
     """(the shopper type's index, the number of types) from the one-hot ``user_type``."""
     one_hot = np.asarray(observation["user_type"])
-    return int(np.argmax(one_hot)), one_hot.shape[-1]
+    return int(one_hot.argmax()), one_hot.shape[-1]
 
 
 def user_types(observations: dict[str, Any]) -> tuple[np.ndarray, int]:
     """Per row of a batch: (the shopper types' indices, the number of types)."""
     one_hot = np.asarray(observations["user_type"])
-    return np.argmax(one_hot, axis=1), one_hot.shape[-1]
+    return one_hot.argmax(axis=1), one_hot.shape[-1]
 
 
 def check_k(k: int, n: int) -> int:

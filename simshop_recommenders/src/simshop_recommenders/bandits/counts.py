@@ -30,6 +30,7 @@ from simshop_recommenders.bandits.outcomes import (
     check_count,
     check_examined,
     check_real,
+    reward_table,
     trials,
 )
 from simshop_recommenders.bandits.table import TypeProductTable
@@ -42,6 +43,7 @@ class CountBandit(Bandit):
         super().__init__()
         self.buy_weight = check_buy_weight(buy_weight)
         self.examined = check_examined(examined)
+        self._rewards = reward_table(self.buy_weight)
         self.table = TypeProductTable()
 
     def _forget(self) -> None:
@@ -49,15 +51,15 @@ class CountBandit(Bandit):
 
     def _learn(self, feedback: Feedback) -> None:
         t, types = user_type(feedback.observation)
-        positions, reward = trials(feedback, self.buy_weight, self.examined)
-        ids = np.asarray(feedback.observation["candidates"]["product_id"])[positions]
-        self.table.add(t, self.table.slots(types, ids), reward)
+        positions, reward = trials(feedback, self._rewards, self.examined)
+        slots = self.table.slots(types, feedback.observation["candidates"]["product_id"])
+        self.table.add(t, slots[positions], reward)
 
     def _counts(self, observation: dict[str, Any]) -> tuple[int, np.ndarray, np.ndarray]:
         """(type, trials, summed rewards) of every candidate."""
         t, types = user_type(observation)
         slots = self.table.slots(types, observation["candidates"]["product_id"])
-        return t, self.table.trials[t, slots], self.table.rewards[t, slots]
+        return t, self.table.trials[t][slots], self.table.rewards[t][slots]
 
     def _batch_counts(self, observations: dict[str, Any]) -> tuple[np.ndarray, ...]:
         """(types (N,), trials (N, n), summed rewards (N, n)) of a batch."""
@@ -168,8 +170,10 @@ class UCB1(CountBandit):
         self.alpha = check_real("alpha", alpha, 0.0)
 
     def _index(self, t: np.ndarray | int, n: np.ndarray, s: np.ndarray) -> np.ndarray:
-        total = self.table.trials[t].sum(axis=-1, keepdims=np.ndim(t) > 0)
+        total = self.table.total[t]
         log_total = np.log(np.maximum(total, 1.0))
+        if np.ndim(t):
+            log_total = log_total[:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             index = s / n + self.alpha * np.sqrt(2.0 * log_total / n)
         return np.where(n > 0, index, np.inf)

@@ -9,7 +9,8 @@ One row per candidate:
                       by quality per unit of price, the value a shopper gets)
 ``popularity``        ``popularity / 100``
 ``freshness``         ``days_since_release / 365``
-``exposures``         ``log1p(times_shown) / 2`` (this shopper's earlier exposures)
+``exposures``         ``log1p(min(times_shown, 4095)) / 2`` (this shopper's earlier
+                      exposures)
 ``category``          one-hot of the category code
 ``brand``             one-hot of the brand code
 ``color``             one-hot of the colour code
@@ -30,13 +31,24 @@ import numpy as np
 
 NUMERIC: tuple[str, ...] = ("bias", "price", "quality", "popularity", "freshness", "exposures")
 CATEGORICAL: tuple[str, ...] = ("category", "brand", "color")
+EXPOSURES = NUMERIC.index("exposures")
+# The exposures column by times_shown, looked up (it changes every page); beyond the table
+# an exposure count counts as its last entry.
+_EXPOSURE = np.log1p(np.arange(4096, dtype=np.float64)) / 2.0
 
 
 class ItemFeatures:
-    """Maps candidates (an observation's ``candidates``) to feature rows."""
+    """Maps candidates (an observation's ``candidates``) to feature rows.
+
+    Everything but the exposures is a property of the product, so the rows of the last
+    candidate set are kept: the next page of the same shopper (the same product ids)
+    only recomputes the exposures column.
+    """
 
     def __init__(self) -> None:
         self.sizes = dict.fromkeys(CATEGORICAL, 0)  # one-hot widths seen so far
+        # The last candidates' product ids (bytes and shape) and rows.
+        self._last: tuple[bytes, tuple[int, ...], np.ndarray] | None = None
 
     @property
     def dim(self) -> int:
@@ -45,6 +57,27 @@ class ItemFeatures:
     def names(self) -> list[str]:
         """Column names: the numeric ones, then ``brand=3`` and so on."""
         return [*NUMERIC, *(f"{c}={i}" for c in CATEGORICAL for i in range(self.sizes[c]))]
+
+    def __call__(self, candidates: dict[str, Any]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """(..., n, dim) float64 features of the candidates (one observation's, or a
+        batch's with a leading axis), and the columns inserted to make room for new codes
+        (see `grow`; a model must insert them too)."""
+        ids = np.asarray(candidates["product_id"], dtype=np.int64)
+        key = ids.tobytes()
+        last = self._last
+        if (
+            last is not None
+            and last[0] == key
+            and last[1] == ids.shape
+            and last[2].shape[-1] == self.dim
+        ):
+            x, inserts = last[2].copy(), []
+        else:
+            inserts = self.grow(candidates)
+            x = self._static(candidates)
+            self._last = (key, ids.shape, x.copy())
+        x[..., EXPOSURES] = _EXPOSURE.take(candidates["times_shown"], mode="clip")
+        return x, inserts
 
     def grow(self, candidates: dict[str, Any]) -> list[tuple[int, int]]:
         """Widen the one-hot blocks to the codes in ``candidates``; returns (position,
@@ -63,20 +96,17 @@ class ItemFeatures:
             offset += old
         return inserts
 
-    def __call__(self, candidates: dict[str, Any]) -> np.ndarray:
-        """(..., n, dim) float64 features of the candidates (one observation, or a batch
-        with a leading axis); call `grow` first."""
+    def _static(self, candidates: dict[str, Any]) -> np.ndarray:
+        """Every column but the exposures."""
         price = np.asarray(candidates["price"], dtype=np.float64)
-        shape = price.shape
-        x = np.zeros((*shape, self.dim))
+        x = np.zeros((*price.shape, self.dim))
         x[..., 0] = 1.0
         x[..., 1] = np.log1p(price) / 5.0
         x[..., 2] = np.log(np.asarray(candidates["quality_score"], dtype=np.float64) + 0.01) / 5.0
         x[..., 3] = np.asarray(candidates["popularity"], dtype=np.float64) / 100.0
         x[..., 4] = np.asarray(candidates["days_since_release"], dtype=np.float64) / 365.0
-        x[..., 5] = np.log1p(np.asarray(candidates["times_shown"], dtype=np.float64)) / 2.0
         offset = len(NUMERIC)
-        flat = x.reshape(-1, self.dim)
+        flat = x.reshape(-1, self.dim)  # a view: x is contiguous
         rows = np.arange(flat.shape[0])
         for column in CATEGORICAL:
             flat[rows, offset + np.asarray(candidates[column]).reshape(-1)] = 1.0

@@ -28,6 +28,7 @@ from simshop_recommenders.bandits.outcomes import (
     check_count,
     check_examined,
     check_real,
+    reward_table,
     trials,
 )
 from simshop_recommenders.bandits.ridge import RidgeModels
@@ -41,6 +42,7 @@ class LinearBandit(Bandit):
         self.regularization = check_real("regularization", regularization, 0.0, open_low=True)
         self.buy_weight = check_buy_weight(buy_weight)
         self.examined = check_examined(examined)
+        self._rewards = reward_table(self.buy_weight)
         self._forget()
 
     def _forget(self) -> None:
@@ -51,10 +53,10 @@ class LinearBandit(Bandit):
     def _x(self, candidates: dict[str, Any], types: int) -> np.ndarray:
         """The candidates' features (one observation's, or a batch's), the models grown to
         the codes and shopper types in them."""
-        inserts = self.features.grow(candidates)
+        x, inserts = self.features(candidates)
         if inserts or types > self.models.types:
             self.models.grow(types, inserts)
-        return self.features(candidates)
+        return x
 
     def _observe(self, observation: dict[str, Any]) -> tuple[int, np.ndarray]:
         """(type, features) of one observation; kept for the `update` that follows."""
@@ -71,7 +73,7 @@ class LinearBandit(Bandit):
                 t, x = self._observe(observation)
         else:
             t, x = self._observe(observation)
-        positions, reward = trials(feedback, self.buy_weight, self.examined)
+        positions, reward = trials(feedback, self._rewards, self.examined)
         self.models.update(t, x[positions], reward)
 
 
@@ -147,7 +149,7 @@ class LinTS(LinearBandit):
         super().__init__(regularization, buy_weight, examined)
 
     def _posterior(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """(θ, L) with L Lᵀ = v²·A⁻¹ for type t."""
+        """(θ, R) with R Rᵀ = v²·A⁻¹ for type t."""
         A_inv = self.models.A_inv[t]
         return A_inv @ self.models.b[t], self.scale * _cholesky(A_inv)
 
@@ -164,11 +166,8 @@ class LinTS(LinearBandit):
         x = self._x(observations["candidates"], types)
         check_k(k, x.shape[1])
         z = rng.standard_normal((len(t), self.models.dim))
-        theta = np.empty_like(z)
-        for u in np.unique(t).tolist():  # one factorisation per shopper type in the batch
-            rows = t == u
-            mean, root = self._posterior(u)
-            theta[rows] = mean + z[rows] @ root.T
+        roots = self.scale * _cholesky(self.models.A_inv)  # every type's, in one call
+        theta = self.models.theta(t) + np.einsum("nde,ne->nd", roots[t], z)
         return top_k(np.einsum("nid,nd->ni", x, theta), k)
 
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
@@ -177,9 +176,10 @@ class LinTS(LinearBandit):
         t, types = user_type(observation)
         x = self._x(observation["candidates"], types)
         theta, root = self._posterior(t)
+        mean, spread = x @ theta, x @ root  # the scores of θ + R z are mean + spread·z
 
         def draw(rng: np.random.Generator, rows: int) -> np.ndarray:
-            return (theta + rng.standard_normal((rows, len(theta))) @ root.T) @ x.T
+            return mean + rng.standard_normal((rows, len(theta))) @ spread.T
 
         return self._monte_carlo.propensities(
             draw,
@@ -193,10 +193,11 @@ class LinTS(LinearBandit):
 
 
 def _cholesky(a: np.ndarray) -> np.ndarray:
-    """L with L Lᵀ = a for a symmetric positive semi-definite ``a`` (rounding forgiven)."""
-    sym = (a + a.T) / 2.0
+    """L with L Lᵀ = a, for symmetric positive semi-definite matrices (the last two axes;
+    rounding forgiven: an eigendecomposition when Cholesky fails)."""
+    sym = (a + np.swapaxes(a, -1, -2)) / 2.0
     try:
         return np.linalg.cholesky(sym)
     except np.linalg.LinAlgError:
         values, vectors = np.linalg.eigh(sym)
-        return vectors * np.sqrt(np.clip(values, 0.0, None))
+        return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]

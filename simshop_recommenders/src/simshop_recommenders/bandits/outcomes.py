@@ -69,10 +69,18 @@ def examined_count(clicked: np.ndarray, examined: str) -> int:
     return int(hits[0]) + 1 if len(hits) else k
 
 
-def trials(feedback: Feedback, buy_weight: float, examined: str) -> tuple[np.ndarray, np.ndarray]:
-    """The examined positions' candidate indices and rewards, top first."""
+def reward_table(buy_weight: float) -> np.ndarray:
+    """A position's reward by ``clicked + bought`` (0: nothing, 1: a click, 2: a buy)."""
+    return np.array([0.0, 1.0 - buy_weight, 1.0])
+
+
+def trials(feedback: Feedback, rewards: np.ndarray, examined: str) -> tuple[np.ndarray, np.ndarray]:
+    """The examined positions' candidate indices and rewards, top first; ``rewards`` is
+    `reward_table` (looked up rather than computed: this runs on every page)."""
     clicked = np.asarray(feedback.clicked, dtype=bool)
-    bought = np.asarray(feedback.bought, dtype=bool)
+    outcome = clicked.view(np.uint8) + np.asarray(feedback.bought, dtype=bool).view(np.uint8)
+    slate = np.asarray(feedback.slate, dtype=np.int64)
+    if examined == "all":
+        return slate, rewards[outcome]
     m = examined_count(clicked, examined)
-    reward = (1.0 - buy_weight) * clicked[:m] + buy_weight * bought[:m]
-    return np.asarray(feedback.slate[:m], dtype=np.int64), reward
+    return slate[:m], rewards[outcome[:m]]
