@@ -16,7 +16,6 @@ import numpy as np
 
 from simshop_core.propensity import uniform_propensities
 from simshop_core.recommender import Feedback, Propensities
-from simshop_core.spaces import sample_slates
 from simshop_recommenders.bandits.base import Bandit, check_k, top_k, user_type, user_types
 from simshop_recommenders.bandits.montecarlo import (
     DEFAULT_SAMPLES,
@@ -120,9 +119,12 @@ class EpsilonGreedy(CountBandit):
         rng = self._generator()
         _, n, s = self._batch_counts(observations)
         slates = top_k(self._means(n, s), k)
-        explore = np.flatnonzero(rng.random(len(slates)) < self.epsilon)
-        if len(explore):
-            slates[explore] = sample_slates(rng, len(explore), n.shape[1], k)
+        m = n.shape[1]
+        # Row by row, the draws `recommend` makes (a coin, then a permutation when it
+        # explores): the same generator gives the same slates either way.
+        for i in range(len(slates)):
+            if rng.random() < self.epsilon:
+                slates[i] = rng.permutation(m)[:k]
         return slates
 
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:

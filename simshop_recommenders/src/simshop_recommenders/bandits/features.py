@@ -32,6 +32,8 @@ import numpy as np
 NUMERIC: tuple[str, ...] = ("bias", "price", "quality", "popularity", "freshness", "exposures")
 CATEGORICAL: tuple[str, ...] = ("category", "brand", "color")
 EXPOSURES = NUMERIC.index("exposures")
+# The fields every column but the exposures is made of.
+_STATIC = ("price", "quality_score", "popularity", "days_since_release", *CATEGORICAL)
 # The exposures column by times_shown, looked up (it changes every page); beyond the table
 # an exposure count counts as its last entry.
 _EXPOSURE = np.log1p(np.arange(4096, dtype=np.float64)) / 2.0
@@ -41,13 +43,13 @@ class ItemFeatures:
     """Maps candidates (an observation's ``candidates``) to feature rows.
 
     Everything but the exposures is a property of the product, so the rows of the last
-    candidate set are kept: the next page of the same shopper (the same product ids)
-    only recomputes the exposures column.
+    candidate set are kept: the next page of the same shopper (the same candidates) only
+    recomputes the exposures column.
     """
 
     def __init__(self) -> None:
         self.sizes = dict.fromkeys(CATEGORICAL, 0)  # one-hot widths seen so far
-        # The last candidates' product ids (bytes and shape) and rows.
+        # The last candidates' static fields (as bytes), shape and rows.
         self._last: tuple[bytes, tuple[int, ...], np.ndarray] | None = None
 
     @property
@@ -62,20 +64,20 @@ class ItemFeatures:
         """(..., n, dim) float64 features of the candidates (one observation's, or a
         batch's with a leading axis), and the columns inserted to make room for new codes
         (see `grow`; a model must insert them too)."""
-        ids = np.asarray(candidates["product_id"], dtype=np.int64)
-        key = ids.tobytes()
+        shape = np.shape(candidates["price"])
+        key = b"".join([np.asarray(candidates[f]).tobytes() for f in _STATIC])
         last = self._last
         if (
             last is not None
             and last[0] == key
-            and last[1] == ids.shape
+            and last[1] == shape
             and last[2].shape[-1] == self.dim
         ):
             x, inserts = last[2].copy(), []
         else:
             inserts = self.grow(candidates)
             x = self._static(candidates)
-            self._last = (key, ids.shape, x.copy())
+            self._last = (key, shape, x.copy())
         x[..., EXPOSURES] = _EXPOSURE.take(candidates["times_shown"], mode="clip")
         return x, inserts
 

@@ -133,7 +133,7 @@ class LinTS(LinearBandit):
     def __init__(
         self,
         *,
-        scale: float = 0.05,
+        scale: float = 0.2,
         regularization: float = 1.0,
         samples: int = DEFAULT_SAMPLES,
         buy_weight: float = DEFAULT_BUY_WEIGHT,

@@ -10,8 +10,9 @@ it covers) and ``samples`` is recorded with them. A slate never drawn has probab
 
 The draws come from a generator seeded by the recommender's propensity seed, its number of
 updates and a digest of the observation — never from ``self.rng`` — so asking twice gives
-the same numbers and logging never changes the slates. The last observation's ranked draws
-are kept, so asking about many slates of one observation draws once.
+the same numbers and logging never changes the slates. The last observation's draws are
+kept, counted by prefix (`RankedDraws`), so asking about many slates of one observation
+draws once and each further question costs O(k log samples).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class MonteCarloSlates:
 
     def __init__(self) -> None:
         self._key: tuple[Any, ...] | None = None
-        self._top: np.ndarray | None = None
+        self._ranked: RankedDraws | None = None
 
     def propensities(
         self,
@@ -64,21 +65,55 @@ class MonteCarloSlates:
         slate = np.asarray(slate, dtype=np.int64)
         k = len(slate)
         key = (seed, version, digest, n, k, samples)
-        if key != self._key or self._top is None:
+        if key != self._key or self._ranked is None:
             words = np.frombuffer(digest, dtype=np.uint32).tolist()
             rng = np.random.default_rng([seed, version, *words])
-            self._top = _ranked_draws(draw, rng, n, k, samples)
+            self._ranked = RankedDraws(_ranked_draws(draw, rng, n, k, samples), n)
             self._key = key
-        match = self._top == slate
-        prefix_hits = np.logical_and.accumulate(match, axis=1).sum(axis=0)
+        prefix_hits, position_hits = self._ranked.count(slate)
         with np.errstate(divide="ignore"):
             prefix = np.log(prefix_hits / samples)
         return Propensities(
             slate_log_prob=float(prefix[-1]),
             prefix_log_probs=prefix,
-            position_probs=match.sum(axis=0) / samples,
+            position_probs=position_hits / samples,
             samples=samples,
         )
+
+
+class RankedDraws:
+    """The top k of many draws, counted: per position, how often each item was there, and
+    how often each prefix (positions 0..i) came out. A prefix is numbered by the number of
+    its own prefix and its last item (``number · n + item``), level by level, so the
+    numbers stay below ``samples · n`` for any k."""
+
+    def __init__(self, top: np.ndarray, n: int) -> None:
+        samples, k = top.shape
+        self.n = n
+        self.items = np.stack([np.bincount(top[:, i], minlength=n) for i in range(k)])
+        self.codes: list[np.ndarray] = []  # per level: the prefixes' codes, sorted
+        self.counts: list[np.ndarray] = []  # and how many draws start with each
+        number = np.zeros(samples, dtype=np.int64)
+        for i in range(k):
+            codes, number, counts = np.unique(
+                number * n + top[:, i], return_inverse=True, return_counts=True
+            )
+            self.codes.append(codes)
+            self.counts.append(counts)
+
+    def count(self, slate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(draws starting with each prefix of ``slate``, draws with ``slate[i]`` at i)."""
+        k = len(slate)
+        prefix = np.zeros(k)
+        number = 0
+        for i, item in enumerate(slate.tolist()):
+            code = number * self.n + item
+            codes = self.codes[i]
+            number = int(np.searchsorted(codes, code))
+            if number == len(codes) or codes[number] != code:
+                break  # never drawn: this prefix and every longer one count 0
+            prefix[i] = self.counts[i][number]
+        return prefix, self.items[np.arange(k), slate].astype(np.float64)
 
 
 def _ranked_draws(draw: Draw, rng: np.random.Generator, n: int, k: int, samples: int) -> np.ndarray:
