@@ -31,7 +31,7 @@ from simshop_recommenders.bandits.outcomes import (
     reward_table,
     trials,
 )
-from simshop_recommenders.bandits.ridge import RidgeModels
+from simshop_recommenders.bandits.ridge import RidgeModels, cholesky
 
 
 class LinearBandit(Bandit):
@@ -48,7 +48,7 @@ class LinearBandit(Bandit):
     def _forget(self) -> None:
         self.features = ItemFeatures()
         self.models = RidgeModels(self.regularization, self.features.dim)
-        self._last: tuple[dict[str, Any], np.ndarray] | None = None
+        self._last: tuple[dict[str, Any], int, np.ndarray] | None = None
 
     def _x(self, candidates: dict[str, Any], types: int) -> np.ndarray:
         """The candidates' features (one observation's, or a batch's), the models grown to
@@ -62,16 +62,15 @@ class LinearBandit(Bandit):
         """(type, features) of one observation; kept for the `update` that follows."""
         t, types = user_type(observation)
         x = self._x(observation["candidates"], types)
-        self._last = (observation, x)
+        self._last = (observation, t, x)
         return t, x
 
     def _learn(self, feedback: Feedback) -> None:
         observation = feedback.observation
-        if self._last is not None and self._last[0] is observation:
-            t, x = user_type(observation)[0], self._last[1]
-            if x.shape[-1] != self.models.dim:  # a later observation widened the features
-                t, x = self._observe(observation)
-        else:
+        last = self._last
+        if last is not None and last[0] is observation and last[2].shape[-1] == self.models.dim:
+            t, x = last[1], last[2]  # the features `recommend` made for this observation
+        else:  # another observation came between, or widened the features since
             t, x = self._observe(observation)
         positions, reward = trials(feedback, self._rewards, self.examined)
         self.models.update(t, x[positions], reward)
@@ -149,16 +148,18 @@ class LinTS(LinearBandit):
         super().__init__(regularization, buy_weight, examined)
 
     def _posterior(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """(θ, R) with R Rᵀ = v²·A⁻¹ for type t."""
+        """(θ, L) with L Lᵀ = A⁻¹ for type t: θ̃ = θ + v·L z."""
         A_inv = self.models.A_inv[t]
-        return A_inv @ self.models.b[t], self.scale * _cholesky(A_inv)
+        return A_inv @ self.models.b[t], _cholesky(A_inv)
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
         rng = self._generator()
         t, x = self._observe(observation)
         check_k(k, len(x))
         theta, root = self._posterior(t)
-        return top_k(x @ (theta + root @ rng.standard_normal(len(theta))), k)
+        z = rng.standard_normal(len(theta))
+        z *= self.scale
+        return top_k(x @ (theta + root @ z), k)
 
     def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
         rng = self._generator()
@@ -166,8 +167,8 @@ class LinTS(LinearBandit):
         x = self._x(observations["candidates"], types)
         check_k(k, x.shape[1])
         z = rng.standard_normal((len(t), self.models.dim))
-        roots = self.scale * _cholesky(self.models.A_inv)  # every type's, in one call
-        theta = self.models.theta(t) + np.einsum("nde,ne->nd", roots[t], z)
+        roots = _cholesky(self.models.A_inv)  # every type's, in one call
+        theta = self.models.theta(t) + np.einsum("nde,ne->nd", roots[t], self.scale * z)
         return top_k(np.einsum("nid,nd->ni", x, theta), k)
 
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
@@ -176,7 +177,7 @@ class LinTS(LinearBandit):
         t, types = user_type(observation)
         x = self._x(observation["candidates"], types)
         theta, root = self._posterior(t)
-        mean, spread = x @ theta, x @ root  # the scores of θ + R z are mean + spread·z
+        mean, spread = x @ theta, self.scale * (x @ root)  # scores of θ̃: mean + spread·z
 
         def draw(rng: np.random.Generator, rows: int) -> np.ndarray:
             return mean + rng.standard_normal((rows, len(theta))) @ spread.T
@@ -193,11 +194,17 @@ class LinTS(LinearBandit):
 
 
 def _cholesky(a: np.ndarray) -> np.ndarray:
-    """L with L Lᵀ = a, for symmetric positive semi-definite matrices (the last two axes;
-    rounding forgiven: an eigendecomposition when Cholesky fails)."""
-    sym = (a + np.swapaxes(a, -1, -2)) / 2.0
-    try:
-        return np.linalg.cholesky(sym)
-    except np.linalg.LinAlgError:
-        values, vectors = np.linalg.eigh(sym)
-        return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+    """L with L Lᵀ = a, for symmetric positive semi-definite matrices (the last two axes).
+    Cholesky reads the lower triangle only; should rounding make it fail, the symmetric
+    part's eigendecomposition (with negative eigenvalues cut to 0) does."""
+    if a.ndim == 2:
+        factor = cholesky(a)
+        if factor is not None:
+            return factor
+    else:
+        try:
+            return np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            pass
+    values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2.0)
+    return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
