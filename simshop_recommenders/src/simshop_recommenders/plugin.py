@@ -13,16 +13,18 @@ from typing import Any
 
 from simshop_core import hookimpl
 from simshop_recommenders.a2c import A2CRecommender
+from simshop_recommenders.bandits import BANDITS
 from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
 from simshop_recommenders.ppo import PPORecommender
 
 # PPORecommender and A2CRecommender are light to import: torch and SB3 are imported inside
-# their methods.
+# their methods; the bandits need only NumPy (SciPy on first use).
 RECOMMENDERS: tuple[type, ...] = (
     RandomRecommender,
     PopularityRecommender,
     PPORecommender,
     A2CRecommender,
+    *BANDITS,
 )
 
 
