@@ -317,6 +317,9 @@ def _check_recommender_batch(rec: Recommender, env: ShopEnv, seed: int) -> None:
     if changed:
         raise AssertionError(f"{label} changed {changed}; it must only read")
     rows = [observation_row(observations, i) for i in range(6)]
+    # The same start as the batch: a recommender that draws only sometimes (epsilon-greedy)
+    # and did not draw here must give the batch's slates.
+    rec.reset(np.random.default_rng(seed))
     one = [rec.recommend(row, k) for row in rows]
     rec.reset(np.random.default_rng(seed + 1))
     other = [rec.recommend(row, k) for row in rows]
