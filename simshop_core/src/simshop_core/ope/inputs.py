@@ -33,7 +33,6 @@ from simshop_core.ope.target import (
 from simshop_core.ope.truth import VisitTruth, page_truth, visit_truth
 from simshop_core.reward import RewardWeights
 from simshop_core.spaces import sample_slates
-from simshop_core.streams import Purpose, seeds, shopper_keys
 
 
 @dataclass
@@ -250,8 +249,3 @@ def _logged_features(pages: LoggedPages) -> tuple[np.ndarray, tuple[str, ...]]:
     if not found.all():
         raise ValueError("the log's item_features metadata lacks some candidates' product ids")
     return values[order][where], columns
-
-
-def shopper_seed(seed: int, index: int) -> int:
-    """A fresh master seed, the ``index``-th drawn from ``seed`` (for `validate`)."""
-    return int(seeds(shopper_keys(seed, index), 0, Purpose.RECOMMENDER)[0]) % (2**63)
