@@ -85,8 +85,9 @@ def build_inputs(
     log_prob = np.zeros(N)
     prefix = np.zeros((N, k))
     position = np.zeros((N, k))
-    marginals: np.ndarray | None = None
+    marginals = np.zeros((N, m, k))  # calloc: pages are touched only when written
     slates: np.ndarray | None = None
+    target_base: np.ndarray | None = None
     base_slate: np.ndarray | None = None
     support: dict[str, Support] = {}
     truth_visit: dict[str, VisitTruth] = {}
@@ -98,14 +99,17 @@ def build_inputs(
             population, active, rows = step.population, step.active, step.rows
             observation = population.observation()
             chosen = policy.pages(observation, active, pages.slate[rows])
-            if marginals is None:
-                marginals = np.zeros((N, m, k))
+            if slates is None:
                 slates = np.zeros((N, chosen.slates.shape[1], k), dtype=np.int64)
-            assert slates is not None
             log_prob[rows] = chosen.slate_log_prob
             prefix[rows] = chosen.prefix_log_probs
             position[rows] = chosen.position_probs
-            marginals[rows] = chosen.marginals
+            if chosen.marginals is not None:
+                marginals[rows] = chosen.marginals
+            if chosen.base is not None:
+                if target_base is None:
+                    target_base = np.zeros((N, k), dtype=np.int64)
+                target_base[rows] = chosen.base
             slates[rows] = chosen.slates
             features[rows] = item_features(population, active)
             truth[rows] = page_truth(metric, population, active, chosen.slates)
@@ -128,7 +132,8 @@ def build_inputs(
                 cell.visits,
             )
             truth_visit[cell.shopper_type] = played
-    assert marginals is not None and slates is not None
+    assert slates is not None
+    policy.marginals(marginals, slates, target_base)
     weights = replay.cells[0].env.reward_weights
     slate_log = _slate_log(pages, features, logger.logger(base_slate), weights)
     target_arrays = Target(log_prob, prefix, position, marginals, slates)
@@ -170,12 +175,9 @@ def _slate_log(
 def _shopper_keys(pages: LoggedPages) -> np.ndarray:
     """One int per (shopper type, shopper): each cell has its own shoppers, so a CI that
     clusters by shopper must not merge shopper 1 of two cells."""
-    _, key = np.unique(
-        np.stack([np.unique(pages.shopper_type, return_inverse=True)[1], pages.shopper_id]),
-        axis=1,
-        return_inverse=True,
-    )
-    return key.reshape(-1).astype(np.int64)
+    _, type_index = np.unique(pages.shopper_type, return_inverse=True)
+    ids = pages.shopper_id.astype(np.int64)
+    return type_index.reshape(-1).astype(np.int64) * (int(ids.max()) + 1) + ids
 
 
 # --- logs without a simulator ----------------------------------------------------------------

@@ -128,18 +128,23 @@ def pages_from_table(
             f"unknown logger {logger!r}; the recommenders with propensities in {where}: "
             f"{', '.join(with_propensities)}"
         )
-    rows = np.flatnonzero((recommender == logger) & has)
-    if len(rows) < int(np.count_nonzero(recommender == logger)):
+    mine = (recommender == logger) & has
+    if int(mine.sum()) < int(np.count_nonzero(recommender == logger)):
         raise ValueError(f"{where}: logger {logger!r} has pages without propensities")
-    picked = table.take(pa.array(rows))
     arrays: dict[str, np.ndarray] = {}
     for name in _COLUMNS[1:]:
-        column = picked.column(name).combine_chunks()
+        column = table.column(name).combine_chunks()
         if pa.types.is_list(column.type):
+            # The logger's rows all have propensities: no nulls among the ones kept.
             values = column.flatten().to_numpy(zero_copy_only=False)
-            arrays[name] = values.reshape(len(column), -1)
+            lengths = np.diff(column.offsets.to_numpy())
+            width = int(lengths[mine][0])
+            full = np.full((len(column), width), np.nan if values.dtype.kind == "f" else 0,
+                           dtype=values.dtype)  # fmt: skip
+            full[lengths == width] = values.reshape(-1, width)
+            arrays[name] = full[mine]
         else:
-            arrays[name] = column.to_numpy(zero_copy_only=False)
+            arrays[name] = column.to_numpy(zero_copy_only=False)[mine]
     # Pages in (shopper type, shopper, visit, page) order: the order a replay steps them.
     order = np.lexsort(
         (arrays["page"], arrays["visit"], arrays["shopper_id"], arrays["shopper_type"])

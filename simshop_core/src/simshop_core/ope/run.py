@@ -198,6 +198,8 @@ def estimate_rows(
     if by_type:
         types = list(dict.fromkeys(log.shopper_type.tolist()))
         groups += [(t, log.shopper_type == t) for t in types]
+        if len(types) == 1:  # the one type's rows are the pooled ones: no second pass
+            groups = [(ALL, None)]
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     refused: set[str] = set()
@@ -256,6 +258,9 @@ def estimate_rows(
             row["relative_error_page"] = relative_error(row["estimate"], page_value)
             row["relative_error_visit"] = relative_error(row["estimate"], visit_value)
             rows.append(row)
+    if by_type and len(groups) == 1 and len(log.reward):
+        only = str(log.shopper_type[0])
+        rows += [{**row, "shopper_type": only} for row in rows]
     return rows, notes
 
 

@@ -47,8 +47,9 @@ class TargetPages:
     slate_log_prob: np.ndarray  # (n,)
     prefix_log_probs: np.ndarray  # (n, k)
     position_probs: np.ndarray  # (n, k)
-    marginals: np.ndarray  # (n, m, k)
+    marginals: np.ndarray | None  # (n, m, k); None: `marginals` makes them from the slates
     slates: np.ndarray  # (n, S, k)
+    base: np.ndarray | None = None  # (n, k): an ε-mixture target's base slate
 
 
 def policy_kind(recommender: Recommender, probe: tuple[dict[str, Any], np.ndarray] | None) -> Kind:
@@ -152,27 +153,22 @@ class TargetPolicy:
             prefix = np.broadcast_to(_uniform_prefix(m, k), (n, k)).copy()
             slates = sample_slates(self.rng, n * S, m, k).reshape(n, S, k)
             return TargetPages(
-                prefix[:, -1].copy(),
-                prefix,
-                np.full((n, k), 1.0 / m),
-                np.full((n, m, k), 1.0 / m),
-                slates,
+                prefix[:, -1].copy(), prefix, np.full((n, k), 1.0 / m), None, slates
             )
         if kind == "deterministic":
             slate = self.slates(observation, k)[active]
             log_prob, prefix, position = deterministic_numbers(slate, logged)
-            return TargetPages(log_prob, prefix, position, _slate_onehot(slate, m), slate[:, None])
+            return TargetPages(log_prob, prefix, position, None, slate[:, None])
         if kind == "epsilon":
             mixture = self.recommender
             assert isinstance(mixture, EpsilonMixture)
             eps = mixture.epsilon
             base = recommend_batch(mixture.base, observation, k, m, len(active))[active]
             log_prob, prefix, position = epsilon_numbers(base, logged, eps, m)
-            marginals = (1.0 - eps) * _slate_onehot(base, m) + eps / m
             explore = self.rng.random((n, S)) < eps
             slates = np.broadcast_to(base[:, None], (n, S, k)).copy()
             slates[explore] = sample_slates(self.rng, int(explore.sum()), m, k)
-            return TargetPages(log_prob, prefix, position, marginals, slates)
+            return TargetPages(log_prob, prefix, position, None, slates, base)
         # A stochastic recommender of its own: ask it page by page.
         rows = np.flatnonzero(active)
         log_prob = np.empty(n)
@@ -194,6 +190,23 @@ class TargetPolicy:
         for s in range(S):
             marginals += _slate_onehot(slates[:, s], m)
         return TargetPages(log_prob, prefix, position, marginals / S, slates)
+
+
+    def marginals(self, out: np.ndarray, slates: np.ndarray, base: np.ndarray | None) -> None:
+        """Write the (N, m, k) marginals of a closed-form target into ``out`` (zeros, or
+        the per-page Monte Carlo marginals already in place for ``other``), from its slates
+        (N, S, k) and, for an ε-mixture, its base slates (N, k); in place, one pass."""
+        N, m, k = out.shape
+        rows, positions = np.arange(N)[:, None], np.arange(k)
+        if self.kind == "uniform":
+            out.fill(1.0 / m)
+        elif self.kind == "deterministic":
+            out[rows, slates[:, 0], positions] = 1.0
+        elif self.kind == "epsilon":
+            assert base is not None
+            eps = self.recommender.epsilon  # type: ignore[attr-defined]
+            out.fill(eps / m)
+            out[rows, base, positions] += 1.0 - eps
 
 
 class LoggerPolicy:
