@@ -7,10 +7,12 @@ Parquet, the simulator or plugins. `simshop_core.ope.replay` builds them from a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+
+from simshop_core.reward import RewardWeights
 
 Metric = Literal["reward", "clicks", "buys"]
 
@@ -43,6 +45,19 @@ class SlateLog:
     position_probs: np.ndarray  # float (N, k): P_logger(slate[i] at position i)
     item_features: np.ndarray  # float (N, m, F): per-candidate features, for reward models
     logger: Logger
+    # The env's page-reward weights: for metric "reward" the position-level estimators split
+    # off the per-position part (ctr·click + btr·buy) / k with them (see estimators.py).
+    reward_weights: RewardWeights = field(default_factory=RewardWeights)
+
+    def take(self, rows: np.ndarray) -> SlateLog:
+        """The pages ``rows`` (indices or a boolean mask), e.g. one shopper type's."""
+        base = self.logger.base_slate
+        logger = self.logger if base is None else replace(self.logger, base_slate=base[rows])
+        return replace(
+            self,
+            **{f: getattr(self, f)[rows] for f in _PAGE_FIELDS_LOG},
+            logger=logger,
+        )
 
 
 @dataclass(frozen=True)
@@ -54,3 +69,35 @@ class Target:
     position_probs: np.ndarray  # float (N, k): P_target(logged slate[i] at position i)
     marginals: np.ndarray  # float (N, m, k): P_target(candidate j at position p)
     slates: np.ndarray  # int (N, S, k): S slates drawn from the target (S = 1 if deterministic)
+    # float (N, k, m): P_target(candidate j at position p | the logged slate's positions
+    # 0..p-1), for cascade_dr's baseline. None: derived from ``slates`` (exact when S = 1,
+    # i.e. a deterministic target; else the draws that share the logged prefix).
+    next_probs: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Target:
+        """The pages ``rows`` (indices or a boolean mask), matching `SlateLog.take`."""
+        nxt = None if self.next_probs is None else self.next_probs[rows]
+        return replace(
+            self, **{f: getattr(self, f)[rows] for f in _PAGE_FIELDS_TARGET}, next_probs=nxt
+        )
+
+
+_PAGE_FIELDS_LOG = (
+    "slate",
+    "clicked",
+    "bought",
+    "reward",
+    "shopper",
+    "shopper_type",
+    "slate_log_prob",
+    "prefix_log_probs",
+    "position_probs",
+    "item_features",
+)
+_PAGE_FIELDS_TARGET = (
+    "slate_log_prob",
+    "prefix_log_probs",
+    "position_probs",
+    "marginals",
+    "slates",
+)

@@ -1,0 +1,128 @@
+"""Point estimates and 95% intervals from per-page parts, clustered by shopper.
+
+Every estimator here is a sum over columns c of a ratio of page sums,
+``V = Σ_c Σ_i num[i, c] / Σ_i den[i, c]`` (``den`` = 1 for a plain mean, the page weights for
+a self-normalised one). That one form gives the analytic interval (the ratio's linearisation,
+with the variance summed within each shopper first, since one shopper's pages are
+correlated) and a fast cluster bootstrap (resampling shoppers only re-weights the
+shoppers' column sums; the reward model is not refitted: the interval is conditional on it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+@dataclass(frozen=True)
+class Parts:
+    """An estimator's per-page parts: ``num`` and ``den`` (N, C) (``den`` None: all ones)
+    and the page weight (N,) it reports the effective sample size and largest weight of
+    (None: the estimator does not weight pages, e.g. dm)."""
+
+    num: np.ndarray
+    den: np.ndarray | None
+    weight: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimator's value of the target on a log, with a 95% interval."""
+
+    estimator: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    std_error: float
+    ess: float  # (Σw)² / Σw² of the page weights (n_pages for dm)
+    max_weight: float  # the largest page weight (nan for dm)
+    n_pages: int
+    n_shoppers: int
+    ci: str  # "analytic" or "bootstrap"
+
+
+def _value(num_sums: np.ndarray, den_sums: np.ndarray) -> np.ndarray:
+    """Σ_c num/den over the last axis; a column whose weights all vanish contributes 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(den_sums != 0.0, num_sums / den_sums, 0.0)
+    return ratio.sum(axis=-1)
+
+
+def cluster_index(shopper: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each page's cluster (its shopper) as 0..G-1, and G."""
+    groups, inverse = np.unique(np.asarray(shopper), return_inverse=True)
+    return inverse.ravel(), int(groups.size)
+
+
+def _cluster_sums(values: np.ndarray, inverse: np.ndarray, g: int) -> np.ndarray:
+    """(G, C): the columns of ``values`` (N, C) summed within each cluster."""
+    return np.stack(
+        [np.bincount(inverse, weights=values[:, c], minlength=g) for c in range(values.shape[1])],
+        axis=1,
+    )
+
+
+def summarise(
+    name: str,
+    parts: Parts,
+    clusters: tuple[np.ndarray, int],
+    ci: Literal["analytic", "bootstrap"] = "analytic",
+    bootstrap: int = 1000,
+    rng: np.random.Generator | None = None,
+) -> Estimate:
+    """The estimate of ``parts`` with its standard error and 95% interval."""
+    num = np.asarray(parts.num, dtype=float)
+    n = num.shape[0]
+    den = np.ones_like(num) if parts.den is None else np.asarray(parts.den, dtype=float)
+    value = float(_value(num.sum(axis=0), den.sum(axis=0)))
+    # Shoppers as clusters: their column sums are all either interval needs.
+    inverse, g = clusters
+    num_g = _cluster_sums(num, inverse, g)
+    if parts.den is None:
+        sizes = np.bincount(inverse, minlength=g).astype(float)
+        den_g = np.repeat(sizes[:, None], num.shape[1], axis=1)
+    else:
+        den_g = _cluster_sums(den, inverse, g)
+    if ci == "analytic":
+        mean_den = den.sum(axis=0) / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(mean_den != 0.0, num.sum(axis=0) / (n * mean_den), 0.0)
+            # The ratio's influence per shopper: (num − ratio·den) / mean(den), summed over columns.
+            infl = np.where(mean_den != 0.0, (num_g - ratio * den_g) / mean_den, 0.0).sum(axis=1)
+        scale = g / (g - 1) if g > 1 else np.inf
+        se = float(np.sqrt(scale * np.sum(infl**2)) / n)
+        low, high = value - Z_95 * se, value + Z_95 * se
+    elif ci == "bootstrap":
+        if rng is None:
+            raise ValueError("ci='bootstrap' needs rng, a seeded numpy.random.Generator")
+        if not isinstance(bootstrap, int) or bootstrap < 2:
+            raise ValueError(f"bootstrap must be an int >= 2 (resamples), got {bootstrap!r}")
+        counts = rng.multinomial(g, np.full(g, 1.0 / g), size=bootstrap).astype(float)
+        draws = _value(counts @ num_g, counts @ den_g)
+        se = float(draws.std(ddof=1))
+        low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+    else:
+        raise ValueError(f"ci must be 'analytic' or 'bootstrap', got {ci!r}")
+    if parts.weight is None:
+        ess, max_weight = float(n), float("nan")
+    else:
+        w = np.asarray(parts.weight, dtype=float)
+        sq = float(np.sum(w**2))
+        ess = float(np.sum(w) ** 2 / sq) if sq > 0 else 0.0
+        max_weight = float(np.max(w)) if n else float("nan")
+    return Estimate(
+        estimator=name,
+        estimate=value,
+        ci_low=float(low),
+        ci_high=float(high),
+        std_error=se,
+        ess=ess,
+        max_weight=max_weight,
+        n_pages=n,
+        n_shoppers=g,
+        ci=ci,
+    )
