@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -161,21 +161,37 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def subset_inputs(log: SlateLog, target: Target, rows: np.ndarray) -> tuple[SlateLog, Target]:
-    """The pages ``rows`` (a mask) of both."""
-    log_changes = {
-        name: getattr(log, name)[rows]
-        for name, value in vars(log).items()
-        if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == len(log.reward)
-    }
-    logger = log.logger
-    if logger.base_slate is not None:
-        logger = replace(logger, base_slate=logger.base_slate[rows])
-    target_changes = {
-        name: value[rows]
-        for name, value in vars(target).items()
-        if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == len(log.reward)
-    }
-    return replace(log, logger=logger, **log_changes), replace(target, **target_changes)
+    """The pages ``rows`` (a mask or indices) of both."""
+    return log.take(rows), target.take(rows)
+
+
+def _estimates(
+    names: list[str],
+    log: SlateLog,
+    target: Target,
+    metric: str,
+    ci: str,
+    bootstrap: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """name -> `Estimate`, or the ValueError with which the estimator refused: all of them
+    sharing their weights and reward model, or — when one refuses — one at a time."""
+    from simshop_core.ope.estimators import estimate, estimate_all
+
+    state = rng.bit_generator.state
+    try:
+        found = estimate_all(log, target, metric, names, ci=ci, bootstrap=bootstrap, rng=rng)
+        return dict(zip(names, found, strict=True))
+    except ValueError:
+        pass
+    out: dict[str, Any] = {}
+    rng.bit_generator.state = state
+    for name in names:
+        try:
+            out[name] = estimate(name, log, target, metric, ci=ci, bootstrap=bootstrap, rng=rng)
+        except ValueError as exc:
+            out[name] = exc
+    return out
 
 
 def estimate_rows(
@@ -189,7 +205,7 @@ def estimate_rows(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The rows for every estimator, pooled and (``by_type``) per shopper type; and a note
     per estimator that refused (when all were asked for by default; else its error)."""
-    from simshop_core.ope.estimators import ESTIMATORS, estimate
+    from simshop_core.ope.estimators import ESTIMATORS
 
     explicit = estimators is not None
     names = estimators if estimators is not None else list(ESTIMATORS)
@@ -219,6 +235,21 @@ def estimate_rows(
             if visits
             else math.nan
         )
+        usable = []
+        for name in names:
+            if name in MODEL_BASED and part_log.item_features.shape[-1] == 0:
+                why = f"{name} needs item features for its reward model, and the log has none"
+                if explicit:
+                    raise ValueError(why)
+                if name not in refused:
+                    refused.add(name)
+                    notes.append(why)
+            if name not in refused:
+                usable.append(name)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(rows),)))
+        found = (
+            _estimates(usable, part_log, part_target, metric, ci, bootstrap, rng) if usable else {}
+        )
         for name in names:
             row: dict[str, Any] = {c: math.nan for c in COLUMNS}
             row.update(
@@ -230,33 +261,18 @@ def estimate_rows(
                 unsupported_share=support.share(name),
                 assumption=getattr(ESTIMATORS[name], "assumption", ""),
             )
-            if name in refused:
-                rows.append(row)
-                continue
-            if name in MODEL_BASED and part_log.item_features.shape[-1] == 0:
-                why = f"{name} needs item features for its reward model, and the log has none"
+            result = found.get(name)
+            if isinstance(result, ValueError):
                 if explicit:
-                    raise ValueError(why)
-                refused.add(name)
-                notes.append(why)
-                rows.append(row)
-                continue
-            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(rows),)))
-            try:
-                found = estimate(
-                    name, part_log, part_target, metric, ci=ci, bootstrap=bootstrap, rng=rng
-                )
-            except ValueError as exc:
-                if explicit:
-                    raise
-                refused.add(name)
-                notes.append(f"{name}: {exc}")
-                rows.append(row)
-                continue
-            for key in ("estimate", "ci_low", "ci_high", "ess", "max_weight"):
-                row[key] = float(getattr(found, key))
-            row["relative_error_page"] = relative_error(row["estimate"], page_value)
-            row["relative_error_visit"] = relative_error(row["estimate"], visit_value)
+                    raise result
+                if name not in refused:
+                    refused.add(name)
+                    notes.append(f"{name}: {result}")
+            elif result is not None:
+                for key in ("estimate", "ci_low", "ci_high", "ess", "max_weight"):
+                    row[key] = float(getattr(result, key))
+                row["relative_error_page"] = relative_error(row["estimate"], page_value)
+                row["relative_error_visit"] = relative_error(row["estimate"], visit_value)
             rows.append(row)
     if by_type and len(groups) == 1 and len(log.reward):
         only = str(log.shopper_type[0])
