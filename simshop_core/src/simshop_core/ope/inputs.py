@@ -136,7 +136,8 @@ def build_inputs(
     policy.marginals(marginals, slates, target_base)
     weights = replay.cells[0].env.reward_weights
     slate_log = _slate_log(pages, features, logger.logger(base_slate), weights)
-    target_arrays = Target(log_prob, prefix, position, marginals, slates)
+    next_probs = policy.next_probs(pages.slate, m, target_base)
+    target_arrays = Target(log_prob, prefix, position, marginals, slates, next_probs)
     return OPEInputs(
         slate_log,
         target_arrays,

@@ -152,9 +152,7 @@ class TargetPolicy:
         if kind == "uniform":
             prefix = np.broadcast_to(_uniform_prefix(m, k), (n, k)).copy()
             slates = sample_slates(self.rng, n * S, m, k).reshape(n, S, k)
-            return TargetPages(
-                prefix[:, -1].copy(), prefix, np.full((n, k), 1.0 / m), None, slates
-            )
+            return TargetPages(prefix[:, -1].copy(), prefix, np.full((n, k), 1.0 / m), None, slates)
         if kind == "deterministic":
             slate = self.slates(observation, k)[active]
             log_prob, prefix, position = deterministic_numbers(slate, logged)
@@ -191,7 +189,6 @@ class TargetPolicy:
             marginals += _slate_onehot(slates[:, s], m)
         return TargetPages(log_prob, prefix, position, marginals / S, slates)
 
-
     def marginals(self, out: np.ndarray, slates: np.ndarray, base: np.ndarray | None) -> None:
         """Write the (N, m, k) marginals of a closed-form target into ``out`` (zeros, or
         the per-page Monte Carlo marginals already in place for ``other``), from its slates
@@ -207,6 +204,33 @@ class TargetPolicy:
             eps = self.recommender.epsilon  # type: ignore[attr-defined]
             out.fill(eps / m)
             out[rows, base, positions] += 1.0 - eps
+
+    def next_probs(self, logged: np.ndarray, m: int, base: np.ndarray | None) -> np.ndarray | None:
+        """(N, k, m): P(candidate j at position p | the logged slate's positions 0..p-1) for
+        a uniform or ε-mixture target, exactly (cascade_dr's baseline); None for the other
+        kinds (the estimators derive it from the sampled slates: exact when deterministic)."""
+        if self.kind not in ("uniform", "epsilon"):
+            return None
+        N, k = logged.shape
+        rows = np.arange(N)
+        free = np.empty((N, k, m))
+        free[:] = (1.0 / (m - np.arange(k, dtype=np.float64)))[None, :, None]
+        for p in range(1, k):
+            for q in range(p):  # a candidate already shown above p cannot come again
+                free[rows, p, logged[:, q]] = 0.0
+        if self.kind == "uniform":
+            return free
+        assert base is not None
+        eps = self.recommender.epsilon  # type: ignore[attr-defined]
+        uniform_prefix = np.exp(np.r_[0.0, _uniform_prefix(m, k)[:-1]])  # P_unif(prefix < p)
+        same = np.cumprod(base == logged, axis=1)
+        match = np.c_[np.ones(N), same[:, :-1]]  # the base agrees with the logged prefix < p
+        keep = (1.0 - eps) * match  # (N, k)
+        explore = eps * uniform_prefix  # (k,)
+        total = keep + explore
+        out = free * (explore / total)[:, :, None]
+        out[rows[:, None], np.arange(k), base] += keep / total
+        return out
 
 
 class LoggerPolicy:
