@@ -123,10 +123,10 @@ def pi_weights(log: SlateLog, target: Target) -> np.ndarray:
     if base.shape != (n, k):
         raise ValueError(f"Logger.base_slate must have shape (N, k) = {(n, k)}, got {base.shape}")
     q_b = _gather_rows(row_q, base)
-    inner_qb = np.take_along_axis(marginals, base[:, :], axis=1)[:, 0, :].sum(axis=1)
+    inner_qb = np.take_along_axis(marginals, base[:, None, :], axis=1)[:, 0, :].sum(axis=1)
     f_qb = _pairing(m, k, q_b, inner_qb)
     # B and S are both 0/1: q·s counts shared candidates, ⟨B, S⟩ shared (candidate, position)s.
-    shared = (base[:, :, None] == slate[:, :]).any(axis=2).sum(axis=1).astype(float)
+    shared = (base[:, :, None] == slate[:, None, :]).any(axis=2).sum(axis=1).astype(float)
     same = (base == slate).sum(axis=1).astype(float)
     f_bs = _pairing(m, k, shared, same)
     f_bb = _pairing(m, k, np.full(n, float(k)), np.full(n, float(k)))
