@@ -71,7 +71,7 @@ def test_the_replay_shows_every_logged_page_once_in_its_logged_state(logs, catal
 
 def test_a_replay_with_another_catalog_or_other_options_fails_with_one_line(logs, catalog) -> None:
     pages = read_pages(logs["pbm"], "random")
-    with pytest.raises(ValueError, match="another catalog .*--catalog"):
+    with pytest.raises(ValueError, match=r"another catalog .*--catalog"):
         Replay(pages, generate_catalog(seed=1))
     meta = copy.deepcopy(pages.metadata)
     meta["options"]["env_options"]["click_model"] = "threshold"
@@ -123,7 +123,12 @@ def test_the_page_truth_equals_monte_carlo_on_cloned_states(logs, catalog, model
 def test_the_visit_truth_is_what_evaluate_reports_for_the_target(logs, catalog, tmp_path) -> None:
     result = run_ope(logs["pbm"], "popularity", "random", ["ips"], catalog=catalog)
     evaluation = evaluate(
-        "popularity", USERS, episodes=40, seed=5, catalog=catalog, env_options={"click_model": "pbm"}
+        "popularity",
+        USERS,
+        episodes=40,
+        seed=5,
+        catalog=catalog,
+        env_options={"click_model": "pbm"},
     )
     for user in USERS:
         cell = evaluation.cell(user, "popularity")
@@ -170,7 +175,9 @@ def test_the_target_arrays_are_exact_for_closed_form_targets(logs, catalog) -> N
 
 def test_support_is_reported_and_marked(tmp_path, catalog) -> None:
     log = tmp_path / "log"
-    evaluate("popularity:explore=0.0", ["cheap_seeker"], episodes=20, seed=1, catalog=catalog, log=log)
+    evaluate(
+        "popularity:explore=0.0", ["cheap_seeker"], episodes=20, seed=1, catalog=catalog, log=log
+    )
     logger = "popularity:explore=0.0"
     result = run_ope(log, "random", logger, ["ips", "iips", "dm"], "clicks", catalog=catalog)
     assert result.support["all"].slate == 1.0 and result.support["all"].item == 1.0
@@ -241,7 +248,9 @@ def test_a_log_from_simshop_evaluate_round_trips_through_simshop_ope(tmp_path) -
 def _without(log, recommender, target) -> None:
     table = read_log_table(log)
     keep = pa.compute.not_equal(table.column("recommender"), recommender)
-    write_part(target / "part-00000.parquet", table.filter(keep).to_batches(), read_log_metadata(log))
+    write_part(
+        target / "part-00000.parquet", table.filter(keep).to_batches(), read_log_metadata(log)
+    )
 
 
 def test_command_errors_are_one_line(logs, tmp_path) -> None:

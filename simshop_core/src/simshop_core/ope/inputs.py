@@ -176,9 +176,8 @@ def _slate_log(
 def _shopper_keys(pages: LoggedPages) -> np.ndarray:
     """One int per (shopper type, shopper): each cell has its own shoppers, so a CI that
     clusters by shopper must not merge shopper 1 of two cells."""
-    _, type_index = np.unique(pages.shopper_type, return_inverse=True)
     ids = pages.shopper_id.astype(np.int64)
-    return type_index.reshape(-1).astype(np.int64) * (int(ids.max()) + 1) + ids
+    return pages.codes.astype(np.int64) * (int(ids.max()) + 1) + ids
 
 
 # --- logs without a simulator ----------------------------------------------------------------

@@ -27,11 +27,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
 from simshop_core.evaluation import cell_seeds
-from simshop_core.logs import read_log_metadata, read_log_table
+from simshop_core.logs import log_parts, read_log_metadata
 from simshop_core.population import Population
 from simshop_core.registry import get_registry
 
@@ -77,6 +79,7 @@ class LoggedPages:
     prefix_log_probs: np.ndarray  # float (N, k)
     position_probs: np.ndarray  # float (N, k)
     metadata: dict[str, Any] = field(default_factory=dict)
+    type_index: np.ndarray | None = None  # int (N,): shopper types as codes, in name order
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -87,28 +90,45 @@ class LoggedPages:
         return self.metadata.get("source", "simshop") == "simshop" and "options" in self.metadata
 
     @property
+    def codes(self) -> np.ndarray:
+        """Each page's shopper type as an int (its index in `shopper_types`)."""
+        if self.type_index is not None:
+            return self.type_index
+        return np.unique(self.shopper_type, return_inverse=True)[1].reshape(-1)
+
+    @property
     def shopper_types(self) -> list[str]:
-        """The shopper types present, in the order their pages come."""
-        types, first = np.unique(self.shopper_type, return_index=True)
-        return [str(t) for t in types[np.argsort(first)]]
+        """The shopper types present, in name order."""
+        return [
+            str(t)
+            for t in np.unique(self.shopper_type[np.unique(self.codes, return_index=True)[1]])
+        ]
 
 
 def read_pages(log_dir: str | os.PathLike[str], logger: str | None = None) -> LoggedPages:
-    """The pages of one logging recommender of the log in ``log_dir``."""
+    """The pages of one logging recommender of the log in ``log_dir``: the parts without its
+    pages (the oracle's, other recommenders') are not read beyond two columns."""
+    where = f"log {os.fspath(log_dir)}"
     metadata = read_log_metadata(log_dir)
-    table = read_log_table(log_dir, list(_COLUMNS))
-    return pages_from_table(table, metadata, logger, where=f"log {os.fspath(log_dir)}")
+    parts = log_parts(log_dir)
+    heads = [pq.ParquetFile(p).read(columns=["recommender", "slate_log_prob"]) for p in parts]
+    head = pa.concat_tables(heads)
+    recommender = head.column("recommender").to_numpy(zero_copy_only=False)
+    has = head.column("slate_log_prob").is_valid().to_numpy(zero_copy_only=False)
+    logger = _choose_logger(recommender, has, logger, where)
+    keep = [
+        part
+        for part, h in zip(parts, heads, strict=True)
+        if logger in h.column("recommender").unique().to_pylist()
+    ]
+    table = pa.concat_tables([pq.ParquetFile(p).read(columns=list(_COLUMNS)) for p in keep])
+    return pages_from_table(table, metadata, logger, where=where)
 
 
-def pages_from_table(
-    table: pa.Table, metadata: dict[str, Any], logger: str | None = None, where: str = "the log"
-) -> LoggedPages:
-    """`read_pages` on a table of log rows already in memory (`simshop_core.ope.validate`
-    draws fresh logs without writing them)."""
-    if table.num_rows == 0:
+def _choose_logger(recommender: np.ndarray, has: np.ndarray, logger: str | None, where: str) -> str:
+    """The logging recommender: ``logger`` if it logged propensities, else the only one."""
+    if len(recommender) == 0:
         raise ValueError(f"{where} has no pages")
-    recommender = table.column("recommender").to_numpy(zero_copy_only=False)
-    has = table.column("slate_log_prob").is_valid().to_numpy(zero_copy_only=False)
     with_propensities = sorted(set(recommender[has].tolist()))
     if not with_propensities:
         raise ValueError(
@@ -122,36 +142,57 @@ def pages_from_table(
                 f"{where} has several recommenders with propensities; choose one with "
                 f"--logger: {', '.join(with_propensities)}"
             )
-        logger = with_propensities[0]
-    elif logger not in with_propensities:
+        return with_propensities[0]
+    if logger not in with_propensities:
         raise ValueError(
             f"unknown logger {logger!r}; the recommenders with propensities in {where}: "
             f"{', '.join(with_propensities)}"
         )
+    return logger
+
+
+def pages_from_table(
+    table: pa.Table, metadata: dict[str, Any], logger: str | None = None, where: str = "the log"
+) -> LoggedPages:
+    """`read_pages` on a table of log rows already in memory (`simshop_core.ope.validate`
+    draws fresh logs without writing them)."""
+    recommender = table.column("recommender").to_numpy(zero_copy_only=False)
+    has = table.column("slate_log_prob").is_valid().to_numpy(zero_copy_only=False)
+    logger = _choose_logger(recommender, has, logger, where)
     mine = (recommender == logger) & has
     if int(mine.sum()) < int(np.count_nonzero(recommender == logger)):
         raise ValueError(f"{where}: logger {logger!r} has pages without propensities")
+    every = bool(mine.all())
     arrays: dict[str, np.ndarray] = {}
-    for name in _COLUMNS[1:]:
+    for name in _COLUMNS[2:]:
         column = table.column(name).combine_chunks()
         if pa.types.is_list(column.type):
             # The logger's rows all have propensities: no nulls among the ones kept.
             values = column.flatten().to_numpy(zero_copy_only=False)
             lengths = np.diff(column.offsets.to_numpy())
             width = int(lengths[mine][0])
+            if every and (lengths == width).all():
+                arrays[name] = values.reshape(-1, width)
+                continue
             full = np.full((len(column), width), np.nan if values.dtype.kind == "f" else 0,
                            dtype=values.dtype)  # fmt: skip
             full[lengths == width] = values.reshape(-1, width)
             arrays[name] = full[mine]
         else:
-            arrays[name] = column.to_numpy(zero_copy_only=False)[mine]
+            values = column.to_numpy(zero_copy_only=False)
+            arrays[name] = values if every else values[mine]
+    # Shopper types as codes in name order (hashing, not sorting strings).
+    encoded = pc.dictionary_encode(table.column("shopper_type").combine_chunks())
+    names = np.array(encoded.dictionary.to_pylist(), dtype=str)
+    rank = np.argsort(np.argsort(names))
+    type_index = rank[encoded.indices.to_numpy(zero_copy_only=False)[mine]]
     # Pages in (shopper type, shopper, visit, page) order: the order a replay steps them.
-    order = np.lexsort(
-        (arrays["page"], arrays["visit"], arrays["shopper_id"], arrays["shopper_type"])
-    )
+    order = np.lexsort((arrays["page"], arrays["visit"], arrays["shopper_id"], type_index))
     if not np.array_equal(order, np.arange(len(order))):
         arrays = {name: value[order] for name, value in arrays.items()}
-    return LoggedPages(logger=logger, metadata=metadata, **arrays)
+        type_index = type_index[order]
+    arrays["shopper_type"] = np.sort(names)[type_index]
+    return LoggedPages(logger=logger, metadata=metadata, type_index=type_index, **arrays)
 
 
 def subset(pages: LoggedPages, rows: np.ndarray) -> LoggedPages:
@@ -159,7 +200,7 @@ def subset(pages: LoggedPages, rows: np.ndarray) -> LoggedPages:
     changes = {
         name: getattr(pages, name)[rows]
         for name in LoggedPages.__dataclass_fields__
-        if name not in ("logger", "metadata")
+        if name not in ("logger", "metadata") and getattr(pages, name) is not None
     }
     return replace(pages, **changes)
 
@@ -211,11 +252,14 @@ class Replay:
             )
         # The shopper vocabulary evaluation gives every cell (only the observation's one-hot).
         self.user_types = sorted(get_registry().users)
-        self.cells = [self._cell(name) for name in pages.shopper_types]
+        codes = pages.codes
+        self.cells = [
+            self._cell(name, np.flatnonzero(codes == code))
+            for code, name in enumerate(pages.shopper_types)
+        ]
 
-    def _cell(self, shopper_type: str) -> Cell:
+    def _cell(self, shopper_type: str, rows: np.ndarray) -> Cell:
         pages = self.pages
-        rows = np.flatnonzero(pages.shopper_type == shopper_type)
         env = self.make_env(shopper_type)
         if (
             env.slate_size != pages.slate.shape[1]
