@@ -36,6 +36,7 @@ from simshop_core.evaluation import cell_seeds
 from simshop_core.logs import log_parts, read_log_metadata
 from simshop_core.population import Population
 from simshop_core.registry import get_registry
+from simshop_core.rollout import show_pages
 
 #: The arrays `read_pages` keeps, one row per page.
 _COLUMNS = (
@@ -309,7 +310,7 @@ class Replay:
             slates = np.zeros((population.size, population.k), dtype=np.int64)
             slates[:, :] = np.arange(population.k)  # inactive slots: any valid slate
             slates[active] = pages.slate[idx]
-            page = population.step(slates, None if active.all() else active)
+            page = show_pages(population, slates, None if active.all() else active)
             self._check_page(page, active, idx)
             done = np.flatnonzero(active & page.done)
             going_on = done[slot_count[done] > t + 1]
