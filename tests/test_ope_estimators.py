@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from simshop_core.ope import estimators as est
+from simshop_core.ope import intervals
 from simshop_core.ope.data import Logger, SlateLog, Target
-from simshop_core.ope.estimators import ESTIMATORS, estimate, estimate_all
+from simshop_core.ope.estimators import ESTIMATORS, applicable, estimate, estimate_all
 from simshop_core.ope.weights import pi_weights, position_weights, prefix_weights, slate_weights
 
 PAGES_PER_SHOPPER = 3
@@ -506,7 +507,7 @@ def test_switch_dr_and_dr_os_between_dr_and_dm(pbm_setting, monkeypatch):
     assert estimate("dr_os", log, tgt, "clicks").estimate == pytest.approx(get["dr"], rel=1e-6)
 
 
-def test_bootstrap_interval(pbm_setting):
+def test_bootstrap_interval(pbm_setting, monkeypatch):
     shop, logger, target = pbm_setting
     log, tgt = draw_log(shop, logger, target, 3000, np.random.default_rng(12), Logger("uniform"))
     analytic = estimate("snips", log, tgt, "clicks")
@@ -529,6 +530,14 @@ def test_bootstrap_interval(pbm_setting):
         rng=np.random.default_rng(0),
     )
     assert boot == again
+    # Drawn in chunks of resamples (memory), the same stream gives the same interval.
+    monkeypatch.setattr(intervals, "BOOTSTRAP_CELLS", 7 * log.shopper.max())
+    chunked = estimate(
+        "snips", log, tgt, "clicks", ci="bootstrap", bootstrap=400, rng=np.random.default_rng(0)
+    )
+    assert chunked.ci_low == pytest.approx(boot.ci_low) and chunked.ci_high == pytest.approx(
+        boot.ci_high
+    )
     assert boot.estimate == analytic.estimate
     assert boot.std_error == pytest.approx(analytic.std_error, rel=0.2)
     assert boot.ci_low < boot.estimate < boot.ci_high
@@ -579,6 +588,8 @@ def test_bad_input_is_refused(pbm_setting):
     log, tgt = draw_log(shop, logger, target, 50, np.random.default_rng(14), Logger("uniform"))
     with pytest.raises(ValueError, match=r"Logger\.kind"):
         estimate("pi", replace(log, logger=Logger("other")), tgt, "clicks")
+    other = replace(log, logger=Logger("other"))
+    assert len(estimate_all(other, tgt, "clicks", applicable(other))) == 13
     with pytest.raises(ValueError, match="unknown estimator"):
         estimate("nope", log, tgt)
     with pytest.raises(ValueError, match="metric"):

@@ -50,7 +50,15 @@ SWITCH_TAU = 100.0
 #: dr_os shrinks w to λw/(w²+λ) (Su et al. 2020); λ = τ² so both bend at the same weight.
 SHRINK_LAMBDA = SWITCH_TAU**2
 
-__all__ = ["ESTIMATORS", "METRICS", "Estimate", "Estimator", "estimate", "estimate_all"]
+__all__ = [
+    "ESTIMATORS",
+    "METRICS",
+    "Estimate",
+    "Estimator",
+    "applicable",
+    "estimate",
+    "estimate_all",
+]
 
 
 class Context:
@@ -403,6 +411,14 @@ ESTIMATORS: dict[str, Estimator] = {
         ),
     )
 }
+
+
+def applicable(log: SlateLog) -> list[str]:
+    """The estimators this log supports, in DESIGN order: all but pi/snpi when the logger's
+    Γ is unknown (Logger kind "other")."""
+    if log.logger.kind == "other":
+        return [name for name in ESTIMATORS if name not in ("pi", "snpi")]
+    return list(ESTIMATORS)
 
 
 def _run(

@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+#: The largest (resamples × shoppers) block of bootstrap counts held at once.
+BOOTSTRAP_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,15 @@ def summarise(
             raise ValueError("ci='bootstrap' needs rng, a seeded numpy.random.Generator")
         if not isinstance(bootstrap, int) or bootstrap < 2:
             raise ValueError(f"bootstrap must be an int >= 2 (resamples), got {bootstrap!r}")
-        counts = rng.multinomial(g, np.full(g, 1.0 / g), size=bootstrap).astype(float)
-        draws = _value(counts @ num_g, counts @ den_g)
+        # Resamples in chunks: a (resamples × shoppers) count matrix for 10⁶ pages would not
+        # fit in memory whole.
+        chunk = max(1, BOOTSTRAP_CELLS // g)
+        uniform = np.full(g, 1.0 / g)
+        pieces = []
+        for done in range(0, bootstrap, chunk):
+            counts = rng.multinomial(g, uniform, size=min(chunk, bootstrap - done)).astype(float)
+            pieces.append(_value(counts @ num_g, counts @ den_g))
+        draws = np.concatenate(pieces)
         se = float(draws.std(ddof=1))
         low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
     else:

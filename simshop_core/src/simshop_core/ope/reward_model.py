@@ -2,15 +2,18 @@
 
 One ridge per (shopper type, slate position) on the candidate's standardised features plus
 an intercept — the same as one ridge over item features × position × shopper type
-one-hots, whose normal equations are block-diagonal in those cells. It predicts, for every
-candidate j at every position p of a page, each of O per-position outputs (here: the
-position's own reward r_p, and the page's remainder ρ/k; see estimators.py). The estimators
-need three summaries of it per page and position, computed over blocks of pages so the
-(N, m, k) prediction array is never held whole:
+one-hots, whose normal equations are block-diagonal in those cells. It predicts, for a
+candidate j at position p of a page, each of O per-position outputs (here: the position's
+own reward r_p, and the page's remainder ρ/k; see estimators.py). The estimators need three
+summaries of it per page and position:
 
 - ``logged``: the prediction for the logged candidate at p;
 - ``marginal``: its mean under the target's marginals, Σ_j P_e(j at p) q(j, p);
 - ``next``: its mean under the target's choice at p given the logged positions 0..p−1.
+
+The model is linear in the features, so a mean of predictions is the prediction at the mean
+features: each summary is one (N, k, F) array of averaged features times the coefficients,
+and no (N, m, k) array of predictions is ever formed.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from simshop_core.ope.data import SlateLog, Target
 
 #: The ridge penalty on standardised features (the intercept is not penalised).
 RIDGE_PENALTY = 1.0
-#: Pages per block when predicting for every candidate.
-BLOCK = 16_384
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,31 @@ class Summaries:
     next: np.ndarray
 
 
-def _design(features: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """[1, standardised features] along the last axis."""
-    z = (np.asarray(features, dtype=float) - mean) / scale
-    return np.concatenate([np.ones((*z.shape[:-1], 1)), z], axis=-1)
+def _standardise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale over all candidates of all pages (scale 1 if constant)."""
+    f = features.shape[2]
+    if features.size == 0:
+        return np.zeros(f), np.ones(f)
+    mean = features.mean(axis=(0, 1), dtype=np.float64)
+    square = np.square(features, dtype=np.float64).mean(axis=(0, 1))
+    scale = np.sqrt(np.maximum(square - mean**2, 0.0))
+    return mean, np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, 1.0)
+
+
+def _design(mean_features: np.ndarray, mass: np.ndarray, mean: np.ndarray, scale: np.ndarray):
+    """[mass, standardised features] for features averaged under weights of total ``mass``
+    (1 for a probability distribution; the intercept and centring scale with it)."""
+    z = (mean_features - mass[..., None] * mean) / scale
+    return np.concatenate([mass[..., None], z], axis=-1)
+
+
+def _apply(x: np.ndarray, coef: np.ndarray, type_index: np.ndarray) -> np.ndarray:
+    """(N, k, O): Σ_d x[i, p, d] coef[type_i, d, p, o]."""
+    out = np.empty((x.shape[0], x.shape[1], coef.shape[3]))
+    for t in range(coef.shape[0]):
+        rows = type_index == t
+        out[rows] = np.einsum("npd,dpo->npo", x[rows], coef[t])
+    return out
 
 
 def fit_predict(
@@ -54,61 +76,60 @@ def fit_predict(
     feats = np.asarray(log.item_features)
     slate = np.asarray(log.slate)
     n, k = slate.shape
-    if feats.ndim != 3 or feats.shape[:2] != (n, log.n_candidates):
-        raise ValueError(
-            f"item_features must have shape (N, m, F) with N={n}, m={log.n_candidates}"
-        )
-    n_out = outputs.shape[2]
-    flat = feats.reshape(-1, feats.shape[2]).astype(float, copy=False)
-    mean = flat.mean(axis=0) if flat.size else np.zeros(feats.shape[2])
-    scale = flat.std(axis=0) if flat.size else np.ones(feats.shape[2])
-    scale = np.where(scale > 0, scale, 1.0)
+    m = int(log.n_candidates)
+    if feats.ndim != 3 or feats.shape[:2] != (n, m):
+        raise ValueError(f"item_features must have shape (N, m, F) with N={n}, m={m}")
+    mean, scale = _standardise(feats)
     d = feats.shape[2] + 1
     ridge = penalty * np.eye(d)
     ridge[0, 0] = 0.0
-    coef = np.zeros((n_types, d, k, n_out))
+    ones = np.ones((n, k))
     logged_feats = np.take_along_axis(feats, slate[:, :, None], axis=1)  # (N, k, F)
-    x_all = _design(logged_feats, mean, scale)  # (N, k, d)
+    x_logged = _design(logged_feats.astype(float), ones, mean, scale)
+    coef = np.zeros((n_types, d, k, outputs.shape[2]))
     for t in range(n_types):
         rows = type_index == t
         for p in range(k):
-            x = x_all[rows, p]
-            gram = x.T @ x + ridge
+            x = x_logged[rows, p]
             # lstsq: a cell with fewer pages than features is still fitted (minimum norm).
-            coef[t, :, p] = np.linalg.lstsq(gram, x.T @ outputs[rows, p], rcond=None)[0]
-    logged = np.einsum("npd,ndpo->npo", x_all, coef[type_index], optimize=True)
-    marginal = np.empty((n, k, n_out))
-    nxt = np.empty((n, k, n_out))
-    marg = np.asarray(target.marginals, dtype=float)
-    tslates = np.asarray(target.slates)
-    next_probs = None if target.next_probs is None else np.asarray(target.next_probs, dtype=float)
-    for start in range(0, n, BLOCK):
-        sl = slice(start, min(start + BLOCK, n))
-        x = _design(feats[sl], mean, scale)  # (b, m, d)
-        pred = np.einsum("bmd,bdpo->bmpo", x, coef[type_index[sl]], optimize=True)
-        marginal[sl] = np.einsum("bmp,bmpo->bpo", marg[sl], pred, optimize=True)
-        if next_probs is not None:
-            nxt[sl] = np.einsum("bpm,bmpo->bpo", next_probs[sl], pred, optimize=True)
-        else:
-            nxt[sl] = _next_from_draws(pred, tslates[sl], slate[sl], marginal[sl])
-    return Summaries(logged=logged, marginal=marginal, next=nxt)
+            coef[t, :, p] = np.linalg.lstsq(x.T @ x + ridge, x.T @ outputs[rows, p], rcond=None)[0]
+    logged = _apply(x_logged, coef, type_index)
+    # The target's mean features at each position: (N, k, m) @ (N, m, F).
+    marg_t = np.swapaxes(np.asarray(target.marginals, dtype=float), 1, 2)
+    marg_feats = np.matmul(marg_t, feats, dtype=float)
+    x_marg = _design(marg_feats, marg_t.sum(axis=2), mean, scale)
+    marginal = _apply(x_marg, coef, type_index)
+    if target.next_probs is not None:
+        nxt_p = np.asarray(target.next_probs, dtype=float)
+        x_next = _design(np.matmul(nxt_p, feats, dtype=float), nxt_p.sum(axis=2), mean, scale)
+    else:
+        x_next = _next_from_draws(feats, np.asarray(target.slates), slate, mean, scale, x_marg)
+    return Summaries(logged=logged, marginal=marginal, next=_apply(x_next, coef, type_index))
 
 
 def _next_from_draws(
-    pred: np.ndarray, draws: np.ndarray, slate: np.ndarray, fallback: np.ndarray
+    feats: np.ndarray,
+    draws: np.ndarray,
+    slate: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    fallback: np.ndarray,
 ) -> np.ndarray:
-    """The mean prediction at p over the target's draws that share the logged positions
-    0..p−1 (exact for a deterministic target, S = 1); the marginal mean where none does."""
-    b, s, k = draws.shape
-    # (b, S, k, O): the model at position p for the draw's candidate at p.
-    at = pred[np.arange(b)[:, None, None], draws, np.arange(k)[None, None, :]]
+    """(N, k, d): the mean design at p over the target's draws that share the logged
+    positions 0..p−1 (exact for a deterministic target, S = 1); the marginal one where no
+    draw does."""
+    n, s, k = draws.shape
     same = draws == slate[:, None, :]
     # A draw shares the prefix before p if it equals the logged slate at all positions < p.
     match = np.concatenate(
-        [np.ones((b, s, 1), bool), np.cumprod(same[:, :, :-1], axis=2).astype(bool)], axis=2
+        [np.ones((n, s, 1), bool), np.cumprod(same[:, :, :-1], axis=2).astype(bool)], axis=2
     )
-    count = match.sum(axis=1)  # (b, k)
-    total = np.einsum("bsk,bsko->bko", match.astype(float), at)
+    count = match.sum(axis=1)  # (N, k)
+    total = np.zeros((n, k, feats.shape[2]))
+    for j in range(s):
+        at = np.take_along_axis(feats, draws[:, j, :, None], axis=1)  # (N, k, F)
+        total += match[:, j, :, None] * at
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count[:, :, None]
-    return np.where(count[:, :, None] > 0, mean, fallback)
+        mean_feats = total / count[:, :, None]
+    x = _design(mean_feats, np.ones(count.shape), mean, scale)
+    return np.where(count[:, :, None] > 0, x, fallback)
