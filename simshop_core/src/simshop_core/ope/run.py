@@ -219,6 +219,16 @@ def estimate_rows(
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     refused: set[str] = set()
+    if not explicit:
+        from simshop_core.ope.estimators import applicable
+
+        usable_here = set(applicable(log))
+        refused = {name for name in names if name not in usable_here}
+        if refused:
+            notes.append(
+                f"{', '.join(sorted(refused))}: not applicable to a logger of kind "
+                f"{log.logger.kind!r} (its Γ = E[1_s 1_sᵀ] is unknown)"
+            )
     for group, mask in groups:
         if mask is None:
             part_log, part_target, truth_page = log, target, inputs.truth_page
