@@ -303,10 +303,10 @@ def _real_log(path, features: bool) -> None:
         )  # fmt: skip
     meta = {"source": "obd", "campaign": "all", "policy": "random"}
     if features:
-        meta["item_features"] = {
-            "product_id": [11, 12, 13, 14],
-            "columns": ["a", "b"],
-            "values": [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8]],
+        meta["item_context"] = {  # as the OBD importer keeps item_context.csv
+            "item_id": [11, 12, 13, 14],
+            "item_feature_0": [1.0, -0.5, 0.2, 0.0],
+            "item_feature_1": ["7f3a", "7f3a", "01b2", "9c4d"],
         }
     path.mkdir()
     write_part(path / "part-00000.parquet", [buffer.to_record_batch()], meta)
@@ -329,6 +329,9 @@ def test_a_real_log_has_no_truth_and_takes_only_targets_without_observations(tmp
         run_ope(plain, "popularity", metric="clicks")
     dm = run_ope(featured, "random", estimators=["dm", "dr"], metric="clicks")
     assert math.isfinite(dm.row("dm")["estimate"])
+    assert dm.manifest["item_features"] == [
+        "item_feature_0", "item_feature_1=01b2", "item_feature_1=7f3a", "item_feature_1=9c4d"
+    ]  # fmt: skip
     shown = CliRunner().invoke(cli, ["ope", "--log", str(plain), "-t", "random", "-e", "ips"])
     assert shown.exit_code == 0, shown.output
     assert "n/a" in shown.output

@@ -206,12 +206,12 @@ def _real_inputs(pages: LoggedPages, target: str, seed: int, samples: int) -> OP
         sample_slates(rng, N * samples, m, k).reshape(N, samples, k),
     )
     features, names = _logged_features(pages)
-    logger = LoggerPolicy(pages.logger)
-    kind = (
-        "uniform"
-        if logger.recommender is not None and policy_kind(logger.recommender, None) == "uniform"
-        else "other"
-    )
+    # The importer says how its logger chose (OBD: "uniform" or "other"); else its label.
+    kind = pages.metadata.get("logger")
+    if kind not in ("uniform", "other"):
+        rebuilt = LoggerPolicy(pages.logger).recommender
+        uniform = rebuilt is not None and policy_kind(rebuilt, None) == "uniform"
+        kind = "uniform" if uniform else "other"
     notes = ["a log without a simulator: no replay and no truth"]
     if not names:
         notes.append("the log has no item features: dm and the doubly robust estimators refuse")
@@ -230,24 +230,45 @@ def _real_inputs(pages: LoggedPages, target: str, seed: int, samples: int) -> OP
 
 
 def _logged_features(pages: LoggedPages) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Item features a real log carries in its metadata (``item_features``: ``product_id``,
-    ``columns`` and ``values``, one row per product), per candidate; none: (N, m, 0)."""
+    """Item features a real log carries in its metadata, per candidate; none: (N, m, 0).
+
+    Two forms: ``item_context`` (the OBD importer's: ``item_id`` and one list per feature;
+    numeric features as they are, others one-hot by category) or ``item_features``
+    (``product_id``, ``columns`` and ``values``, one row per product)."""
     N, m = pages.candidate_ids.shape
-    table = pages.metadata.get("item_features")
-    if not table:
-        return np.zeros((N, m, 0), dtype=np.float32), ()
+    meta = pages.metadata
     try:
-        ids = np.asarray(table["product_id"], dtype=np.int64)
-        values = np.asarray(table["values"], dtype=np.float32)
-        columns = tuple(str(c) for c in table["columns"])
+        if isinstance(meta.get("item_context"), dict):
+            context = dict(meta["item_context"])
+            ids = np.asarray(context.pop("item_id"), dtype=np.int64)
+            blocks, names = [], []
+            for name, values in context.items():
+                column = np.asarray(values, dtype=object)
+                # OBD's item_feature_1..3 are hashed categories, whatever they look like.
+                hashed = meta.get("source") == "obd" and name != "item_feature_0"
+                try:
+                    if hashed:
+                        raise ValueError(name)
+                    blocks.append(column.astype(np.float32)[:, None])
+                    names.append(name)
+                except (TypeError, ValueError):  # categories: one column per value
+                    cats, codes = np.unique(column.astype(str), return_inverse=True)
+                    blocks.append(np.eye(len(cats), dtype=np.float32)[codes.reshape(-1)])
+                    names += [f"{name}={c}" for c in cats]
+            values, columns = np.hstack(blocks), tuple(names)
+        elif meta.get("item_features"):
+            table = meta["item_features"]
+            ids = np.asarray(table["product_id"], dtype=np.int64)
+            values = np.asarray(table["values"], dtype=np.float32)
+            columns = tuple(str(c) for c in table["columns"])
+        else:
+            return np.zeros((N, m, 0), dtype=np.float32), ()
     except (KeyError, TypeError, ValueError):
         raise ValueError(
-            "the log's item_features metadata must hold product_id, columns and values"
+            "the log's item features metadata must hold item ids and one value per item"
         ) from None
     order = np.argsort(ids)
-    where = np.searchsorted(ids[order], pages.candidate_ids)
-    where = np.minimum(where, len(ids) - 1)
-    found = ids[order][where] == pages.candidate_ids
-    if not found.all():
-        raise ValueError("the log's item_features metadata lacks some candidates' product ids")
+    where = np.minimum(np.searchsorted(ids[order], pages.candidate_ids), len(ids) - 1)
+    if not (ids[order][where] == pages.candidate_ids).all():
+        raise ValueError("the log's item features metadata lacks some candidates' ids")
     return values[order][where], columns
