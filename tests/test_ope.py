@@ -335,3 +335,13 @@ def test_a_real_log_has_no_truth_and_takes_only_targets_without_observations(tmp
     shown = CliRunner().invoke(cli, ["ope", "--log", str(plain), "-t", "random", "-e", "ips"])
     assert shown.exit_code == 0, shown.output
     assert "n/a" in shown.output
+
+
+def test_validate_needs_a_simulator_log(tmp_path) -> None:
+    _real_log(tmp_path / "real", features=False)
+    args = ["ope", "--log", str(tmp_path / "real"), "-t", "random", "--validate", "3"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: --validate needs a simulator log: a real log cannot be drawn again"
+    )

@@ -109,6 +109,10 @@ def ope(
     load_registry()
     check_output(output)  # before any work
     names = check_estimators(estimators)
+    if repeats is not None:
+        from simshop_core.ope.validate import check_simulated
+
+        check_simulated(log_dir)  # before any work
     result = run_ope(
         log_dir,
         target,

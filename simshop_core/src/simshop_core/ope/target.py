@@ -60,6 +60,8 @@ def policy_kind(recommender: Recommender, probe: tuple[dict[str, Any], np.ndarra
     ):
         return "uniform"
     if isinstance(recommender, EpsilonMixture):
+        if type(recommender.base).update is not Recommender.update:
+            return "other"  # a learning base: its slates on the log are not its slates now
         base = policy_kind(recommender.base, probe)
         if base == "deterministic":
             return "epsilon" if recommender.epsilon < 1 else "uniform"

@@ -54,6 +54,19 @@ VALIDATION_COLUMNS = (
 )
 
 
+def check_simulated(log_dir: str | os.PathLike[str]) -> None:
+    """A ValueError unless the log at ``log_dir`` came from the simulator (so fresh logs of
+    its configuration can be drawn)."""
+    from simshop_core.logs import read_log_metadata
+
+    metadata = read_log_metadata(log_dir)
+    if metadata.get("source", "simshop") != "simshop" or "options" not in metadata:
+        raise ValueError(_NOT_SIMULATED)
+
+
+_NOT_SIMULATED = "--validate needs a simulator log: a real log cannot be drawn again"
+
+
 def fresh_seed(seed: int, r: int) -> int:
     """The master seed of fresh log ``r`` (from ``seed``), in the seed range."""
     return int(seeds(shopper_keys(seed, r), 0, Purpose.RECOMMENDER)[0]) % (2**32)
@@ -158,7 +171,7 @@ def validate(
     seed = check_seed(seed)
     pages = log_dir if isinstance(log_dir, LoggedPages) else read_pages(log_dir, logger)
     if not pages.simulated:
-        raise ValueError("--validate needs a simulator log: a real log cannot be drawn again")
+        raise ValueError(_NOT_SIMULATED)
     replay = Replay(pages, catalog)
     names: list[str] | None = estimators
     estimates: list[list[float]] = []
