@@ -125,11 +125,8 @@ def ope(
         by_type=True,
     )
     _print_rows(result, by_type)
-    for shopper_type, support in result.support.items():
-        if shopper_type != "all":
-            continue
-        for line in support.warnings():
-            warn(line)
+    for line in result.support["all"].warnings():
+        warn(line)
     for note in result.notes:
         warn(note)
     if repeats is not None:

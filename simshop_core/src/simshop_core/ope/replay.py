@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -196,16 +196,6 @@ def pages_from_table(
     return LoggedPages(logger=logger, metadata=metadata, type_index=type_index, **arrays)
 
 
-def subset(pages: LoggedPages, rows: np.ndarray) -> LoggedPages:
-    """The pages ``rows`` (a mask or indices), in their order."""
-    changes = {
-        name: getattr(pages, name)[rows]
-        for name in LoggedPages.__dataclass_fields__
-        if name not in ("logger", "metadata") and getattr(pages, name) is not None
-    }
-    return replace(pages, **changes)
-
-
 # --- replay --------------------------------------------------------------------------------
 
 
@@ -243,7 +233,6 @@ class Replay:
         meta = pages.metadata
         self.master_seed = int(meta["master_seed"])
         self.options = dict(meta["options"].get("env_options") or {})
-        self.episodes = meta["options"].get("episodes")
         self.catalog = load_catalog(catalog)
         wanted = meta.get("catalog", {})
         if wanted.get("sha256") and wanted["sha256"] != self.catalog.fingerprint():
