@@ -70,8 +70,8 @@ class Target:
     marginals: np.ndarray  # float (N, m, k): P_target(candidate j at position p)
     slates: np.ndarray  # int (N, S, k): S slates drawn from the target (S = 1 if deterministic)
     # float (N, k, m): P_target(candidate j at position p | the logged slate's positions
-    # 0..p-1), for cascade_dr's baseline. None: derived from ``slates`` (exact when S = 1,
-    # i.e. a deterministic target; else the draws that share the logged prefix).
+    # 0..p-1), for cascade_dr's baseline. None is exact for a deterministic target (S = 1,
+    # marginals one-hot); for a stochastic one cascade_dr then uses a weaker baseline.
     next_probs: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Target:

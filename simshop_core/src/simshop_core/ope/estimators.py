@@ -16,14 +16,15 @@ Two families, each estimator in exactly one:
 - **page level** (``dm ips snips dr switch_dr dr_os``): the whole slate is one action and R_i
   the reward, as in a plain contextual bandit (OBP's non-slate estimators). No click-model
   assumption (dm: its ridge model must be right). dr/switch_dr/dr_os use the ridge model's
-  page prediction q̂(s) = Σ_p q̂(s_p, p) (of r_p + ρ/k) and its target mean Σ_p Σ_j
-  P_e(j at p) q̂(j, p).
-- **position level** (``sips snsips iips sniips rips snrips pi snpi cascade_dr``): they weight
-  the per-position part r_ip, each with its own weight and assumption. For ``reward`` they
-  add the remainder ρ by a plug-in: the ridge model of ρ/k per (candidate, position) averaged
-  under the target's marginals (a direct-method term: biased where that model is wrong,
-  e.g. for the no-click penalty, but it does not inflate the variance with a whole-slate
-  weight). For ``clicks`` and ``buys`` ρ = 0 and they are pure weighting estimators.
+  page prediction q̂(s) = Σ_p q̂(s_p, p) (of r_p plus p's share of ρ) and its target mean
+  Σ_p Σ_j P_e(j at p) q̂(j, p).
+- **position level** (``sips snsips iips sniips rips snrips pi snpi cascade_dr``): they
+  weight the per-position part r_ip, each with its own weight and assumption. For
+  ``reward`` they add the remainder ρ by a plug-in: the ridge model of ρ (additive over
+  (candidate, position)) averaged under the target's marginals — a direct-method term,
+  biased where that model is wrong (e.g. the no-click penalty), but free of the variance
+  a whole-slate weight would add. For ``clicks`` and ``buys`` ρ = 0 and they are pure
+  weighting estimators.
 
 Hence ``sips`` ≡ ``ips`` and ``snsips`` ≡ ``snips`` on clicks and buys (the same formula: the
 whole-slate weight times a sum over positions); on ``reward`` they differ by the remainder:
@@ -42,7 +43,13 @@ import numpy as np
 from simshop_core.ope.data import Metric, SlateLog, Target
 from simshop_core.ope.intervals import Estimate, Parts, cluster_index, summarise
 from simshop_core.ope.reward_model import Summaries, fit_predict
-from simshop_core.ope.weights import pi_weights, position_weights, prefix_weights, slate_weights
+from simshop_core.ope.weights import (
+    deterministic_slate,
+    pi_weights,
+    position_weights,
+    prefix_weights,
+    slate_weights,
+)
 
 METRICS: tuple[str, ...] = ("reward", "clicks", "buys")
 #: switch_dr uses the DR term only where the whole-slate weight is at most this (Wang et al.).
@@ -98,16 +105,30 @@ class Context:
         return prefix_weights(self.log, self.target)
 
     @cached_property
+    def best(self) -> np.ndarray | None:
+        """The target's one slate per page if it is deterministic, else None."""
+        return deterministic_slate(self.target)
+
+    @cached_property
     def w_pi(self) -> np.ndarray:
-        return pi_weights(self.log, self.target)
+        return pi_weights(self.log, self.target, self.best)
 
     @cached_property
     def model(self) -> Summaries:
-        """The ridge model of (r_p, ρ/k) per (candidate, position, shopper type)."""
+        """The ridge model of r_p per (candidate, position, shopper type), and of ρ as a
+        sum of per-position shares."""
         types, type_index = np.unique(np.asarray(self.log.shopper_type), return_inverse=True)
-        k = self.r.shape[1]
-        outputs = np.stack([self.r, np.repeat(self.rest[:, None] / k, k, axis=1)], axis=2)
-        return fit_predict(self.log, self.target, type_index.ravel(), types.size, outputs)
+        # Clicks and buys have no remainder: the position model alone.
+        rest = self.rest[:, None] if self.metric == "reward" else None
+        return fit_predict(
+            self.log,
+            self.target,
+            type_index.ravel(),
+            types.size,
+            self.r[:, :, None],
+            rest,
+            best=self.best,
+        )
 
     @cached_property
     def q_logged(self) -> np.ndarray:
@@ -250,16 +271,22 @@ def _snpi(c: Context) -> Parts:
 
 def _cascade_dr(c: Context) -> Parts:
     """Kiyohara et al. 2022: Σ_p w_0:p (r_p − Q̂_p(s_0:p)) + w_0:p−1 E_e[Q̂_p | s_0:p−1], with
-    Q̂_p = q̂(s_p, p) + Σ_{l>p} (q̂ at l under the target's marginals): the position model
-    now, the target's expected future after it. Unbiased under the cascade assumption for
-    any model, as long as the baseline uses the target's choice given the logged prefix."""
+    Q̂_p = q̂(s_p, p) + F_p, the position model now plus the target's expected future
+    F_p = Σ_{l>p} E_e[q̂(·, l)] under its marginals. The F terms telescope to
+    Σ_p w_0:p−1 (N_p − M_p) with N_p = E_e[q̂(·, p) | s_0:p−1], M_p its marginal mean, so
+
+        cascade_dr = Σ_p w_0:p (r_p − q̂(s_p, p)) + Σ_p w_0:p−1 (N_p − M_p) + Σ_p M_p,
+
+    unbiased under the cascade assumption for any model. N_p needs the target's choice
+    after the logged prefix (``Target.next_probs``; for a deterministic target N_p = M_p
+    wherever w_0:p−1 ≠ 0); without it N_p = M_p is used, which keeps it unbiased (the middle
+    sum has mean 0) and drops that sum's variance reduction."""
     wp = c.w_prefix
     before = np.concatenate([np.ones((wp.shape[0], 1)), wp[:, :-1]], axis=1)  # w_0:p−1
-    logged = c.model.logged[:, :, 0]
     marginal = c.model.marginal[:, :, 0]
-    nxt = c.model.next[:, :, 0]
-    future = np.cumsum(marginal[:, ::-1], axis=1)[:, ::-1] - marginal  # Σ_{l>p}
-    terms = wp * (c.r - logged - future) + before * (nxt + future)
+    terms = wp * (c.r - c.model.logged[:, :, 0]) + marginal
+    if c.model.next is not None:
+        terms += before * (c.model.next[:, :, 0] - marginal)
     return _with_rest(c, _col(terms.sum(axis=1)), None, wp.mean(axis=1))
 
 
@@ -415,8 +442,9 @@ ESTIMATORS: dict[str, Estimator] = {
 
 def applicable(log: SlateLog) -> list[str]:
     """The estimators this log supports, in DESIGN order: all but pi/snpi when the logger's
-    Γ is unknown (Logger kind "other")."""
-    if log.logger.kind == "other":
+    Γ is unknown (Logger kind "other") or singular (an epsilon logger with ε = 0)."""
+    logger = log.logger
+    if logger.kind == "other" or (logger.kind == "epsilon" and not 0.0 < logger.epsilon <= 1.0):
         return [name for name in ESTIMATORS if name not in ("pi", "snpi")]
     return list(ESTIMATORS)
 

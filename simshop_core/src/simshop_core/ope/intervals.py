@@ -42,15 +42,18 @@ class Estimate:
     std_error: float
     ess: float  # (Σw)² / Σw² of the page weights (n_pages for dm)
     max_weight: float  # the largest page weight (nan for dm)
+    # estimate, ci_low, ci_high and std_error are NaN when undefined: a self-normalised
+    # estimator on a log where the target's weights are all 0, or one shopper only.
     n_pages: int
     n_shoppers: int
     ci: str  # "analytic" or "bootstrap"
 
 
 def _value(num_sums: np.ndarray, den_sums: np.ndarray) -> np.ndarray:
-    """Σ_c num/den over the last axis; a column whose weights all vanish contributes 0."""
+    """Σ_c num/den over the last axis; NaN where a self-normalised column's weights all
+    vanish (no page the target could have shown: the ratio is undefined, not 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(den_sums != 0.0, num_sums / den_sums, 0.0)
+        ratio = np.where(den_sums != 0.0, num_sums / den_sums, np.nan)
     return ratio.sum(axis=-1)
 
 
@@ -95,8 +98,8 @@ def summarise(
             ratio = np.where(mean_den != 0.0, num.sum(axis=0) / (n * mean_den), 0.0)
             # The ratio's influence per shopper: (num − ratio·den) / mean(den), summed over columns.
             infl = np.where(mean_den != 0.0, (num_g - ratio * den_g) / mean_den, 0.0).sum(axis=1)
-        scale = g / (g - 1) if g > 1 else np.inf
-        se = float(np.sqrt(scale * np.sum(infl**2)) / n)
+        scale = g / (g - 1) if g > 1 else np.nan  # one shopper: no spread to measure
+        se = float(np.sqrt(scale * np.sum(infl**2)) / n) if np.isfinite(value) else np.nan
         low, high = value - Z_95 * se, value + Z_95 * se
     elif ci == "bootstrap":
         if rng is None:
@@ -112,8 +115,12 @@ def summarise(
             counts = rng.multinomial(g, uniform, size=min(chunk, bootstrap - done)).astype(float)
             pieces.append(_value(counts @ num_g, counts @ den_g))
         draws = np.concatenate(pieces)
-        se = float(draws.std(ddof=1))
-        low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+        draws = draws[np.isfinite(draws)]  # resamples without a supported page say nothing
+        if draws.size < 2:
+            se, low, high = np.nan, np.nan, np.nan
+        else:
+            se = float(draws.std(ddof=1))
+            low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
     else:
         raise ValueError(f"ci must be 'analytic' or 'bootstrap', got {ci!r}")
     if parts.weight is None:

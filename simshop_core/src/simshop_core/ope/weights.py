@@ -54,6 +54,19 @@ def _ratio(target_log_prob: np.ndarray, logger_log_prob: np.ndarray, what: str) 
     return np.exp(target_log_prob - logger_log_prob)
 
 
+def deterministic_slate(target: Target) -> np.ndarray | None:
+    """(N, k) the target's one slate per page when it is deterministic (S = 1 and its
+    marginals put mass 1 on that slate), else None: a cheap gather that lets the
+    estimators skip the (N, m, k) marginals."""
+    slates = np.asarray(target.slates)
+    if slates.shape[1] != 1:
+        return None
+    slate = slates[:, 0, :]
+    n, k = slate.shape
+    at = np.asarray(target.marginals)[np.arange(n)[:, None], slate, np.arange(k)[None, :]]
+    return slate if np.all(at == 1.0) else None
+
+
 def slate_weights(log: SlateLog, target: Target) -> np.ndarray:
     """(N,) ``π_e(s) / π_b(s)`` of the whole logged slate."""
     return _ratio(target.slate_log_prob, log.slate_log_prob, "slate_log_prob")
@@ -82,13 +95,21 @@ def _pairing(m: int, k: int, rows: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return out
 
 
+def _shared(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,) candidates two slates share: ``q·s`` when both indicators are 0/1 (⟨A, B⟩ is
+    then the positions where they agree)."""
+    return (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1).astype(float)
+
+
 def _gather_rows(rows: np.ndarray, slate: np.ndarray) -> np.ndarray:
     """Σ_p rows[i, slate[i, p]]: ``q·s`` for a slate indicator S (its row sums are 0/1)."""
     return np.take_along_axis(rows, slate, axis=1).sum(axis=1)
 
 
-def pi_weights(log: SlateLog, target: Target) -> np.ndarray:
-    """(N,) the pseudo-inverse weight ``q_eᵀ Γ_b† 1_s`` for a uniform or ε-mixture logger."""
+def pi_weights(log: SlateLog, target: Target, best: np.ndarray | None = None) -> np.ndarray:
+    """(N,) the pseudo-inverse weight ``q_eᵀ Γ_b† 1_s`` for a uniform or ε-mixture logger;
+    ``best``: the target's one slate per page if it is deterministic (`deterministic_slate`,
+    which is called when it is not given)."""
     logger: Logger = log.logger
     slate = np.asarray(log.slate)
     n, k = slate.shape
@@ -103,11 +124,17 @@ def pi_weights(log: SlateLog, target: Target) -> np.ndarray:
         )
     if k > m:
         raise ValueError(f"a slate of k={k} distinct candidates needs m >= k, got m={m}")
-    marginals = np.asarray(target.marginals, dtype=float)
+    marginals = np.asarray(target.marginals)
     if marginals.shape != (n, m, k):
         raise ValueError(f"target.marginals must have shape (N, m, k) = {(n, m, k)}")
-    row_q = marginals.sum(axis=2)  # (N, m): P_e(candidate shown anywhere)
-    q_s = _gather_rows(row_q, slate)
+    if best is None:
+        best = deterministic_slate(target)
+    if best is None:
+        # (N, m): P_e(candidate shown anywhere); a matrix product reads the big array fastest.
+        row_q = marginals @ np.ones(k)
+        q_s = _gather_rows(row_q, slate)
+    else:
+        q_s = _shared(best, slate)
     inner_qs = np.asarray(target.position_probs, dtype=float).sum(axis=1)  # Σ_p Q[s_p, p]
     f_qs = _pairing(m, k, q_s, inner_qs)
     if logger.kind == "uniform":
@@ -122,13 +149,10 @@ def pi_weights(log: SlateLog, target: Target) -> np.ndarray:
     base = np.asarray(logger.base_slate)
     if base.shape != (n, k):
         raise ValueError(f"Logger.base_slate must have shape (N, k) = {(n, k)}, got {base.shape}")
-    q_b = _gather_rows(row_q, base)
-    inner_qb = np.take_along_axis(marginals, base[:, None, :], axis=1)[:, 0, :].sum(axis=1)
+    q_b = _gather_rows(row_q, base) if best is None else _shared(best, base)
+    inner_qb = marginals[np.arange(n)[:, None], base, np.arange(k)[None, :]].sum(axis=1)
     f_qb = _pairing(m, k, q_b, inner_qb)
-    # B and S are both 0/1: q·s counts shared candidates, ⟨B, S⟩ shared (candidate, position)s.
-    shared = (base[:, :, None] == slate[:, None, :]).any(axis=2).sum(axis=1).astype(float)
-    same = (base == slate).sum(axis=1).astype(float)
-    f_bs = _pairing(m, k, shared, same)
+    f_bs = _pairing(m, k, _shared(base, slate), (base == slate).sum(axis=1).astype(float))
     f_bb = _pairing(m, k, np.full(n, float(k)), np.full(n, float(k)))
     c = (1.0 - eps) / eps
     return f_qs / eps - c / eps * f_qb * f_bs / (1.0 + c * f_bb)
