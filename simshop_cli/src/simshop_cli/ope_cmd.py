@@ -53,6 +53,13 @@ from simshop_cli.options import SEED_MAX, catalog_option
     help="How the 95% intervals are made.",
 )
 @click.option(
+    "--bootstrap",
+    type=click.IntRange(10, 1_000_000),
+    default=1000,
+    show_default=True,
+    help="Resamples (of shoppers) for --ci bootstrap.",
+)
+@click.option(
     "--validate",
     "repeats",
     type=click.IntRange(2, 100_000),
@@ -89,6 +96,7 @@ def ope(
     estimators: str | None,
     metric: str,
     ci: str,
+    bootstrap: int,
     repeats: int | None,
     by_type: bool,
     seed: int,
@@ -121,6 +129,7 @@ def ope(
         metric,
         ci,
         seed=seed,
+        bootstrap=bootstrap,
         catalog=catalog,
         by_type=True,
     )
@@ -144,6 +153,7 @@ def ope(
                 metric=metric,
                 ci=ci,
                 seed=seed,
+                bootstrap=bootstrap,
                 catalog=catalog,
                 progress=advance,
             )
