@@ -62,7 +62,8 @@ FEATURES = ("price", "quality_score", "popularity", "days_since_release", "times
 
 @dataclass(frozen=True)
 class LoggedPages:
-    """One logging recommender's pages, ordered by (shopper type, shopper, visit, page)."""
+    """One logging recommender's pages, in the log's order (a replay orders each cell's
+    pages by shopper, visit and page itself, without moving these arrays)."""
 
     logger: str  # the logging recommender's label, as the log's `recommender` column has it
     shopper_type: np.ndarray  # str (N,)
@@ -187,11 +188,6 @@ def pages_from_table(
     names = np.array(encoded.dictionary.to_pylist(), dtype=str)
     rank = np.argsort(np.argsort(names))
     type_index = rank[encoded.indices.to_numpy(zero_copy_only=False)[mine]]
-    # Pages in (shopper type, shopper, visit, page) order: the order a replay steps them.
-    order = np.lexsort((arrays["page"], arrays["visit"], arrays["shopper_id"], type_index))
-    if not np.array_equal(order, np.arange(len(order))):
-        arrays = {name: value[order] for name, value in arrays.items()}
-        type_index = type_index[order]
     arrays["shopper_type"] = np.sort(names)[type_index]
     return LoggedPages(logger=logger, metadata=metadata, type_index=type_index, **arrays)
 
@@ -204,7 +200,7 @@ class Cell:
     """One shopper type's pages of the log, and the env and seed they were played with."""
 
     shopper_type: str
-    rows: np.ndarray  # int: the cell's pages in `LoggedPages` order
+    rows: np.ndarray  # int: the cell's pages (indices into `LoggedPages`), in replay order
     env: ShopEnv
     env_seed: int
     shoppers: np.ndarray  # int: the shopper indices (shopper_id - 1), ascending
@@ -250,6 +246,8 @@ class Replay:
 
     def _cell(self, shopper_type: str, rows: np.ndarray) -> Cell:
         pages = self.pages
+        # The cell's pages in (shopper, visit, page) order: the order a replay steps them.
+        rows = rows[np.lexsort((pages.page[rows], pages.visit[rows], pages.shopper_id[rows]))]
         env = self.make_env(shopper_type)
         if (
             env.slate_size != pages.slate.shape[1]
@@ -283,7 +281,7 @@ class Replay:
         n = len(starts)
         population = Population(cell.env, n, cell.env_seed)
         population.arrive(np.arange(n), cell.shoppers)
-        slot_start, slot_count = rows[starts], counts
+        slot_start, slot_count = starts, counts  # positions in ``rows``
         t = 0
         while True:
             active = slot_count > t
@@ -293,7 +291,7 @@ class Replay:
                 keep = np.flatnonzero(active)
                 population.keep(keep)
                 slot_start, slot_count, active = slot_start[keep], slot_count[keep], active[keep]
-            idx = slot_start[active] + t
+            idx = rows[slot_start[active] + t]
             self._check_state(population, active, idx)
             yield ReplayStep(population, active, idx)
             slates = np.zeros((population.size, population.k), dtype=np.int64)
