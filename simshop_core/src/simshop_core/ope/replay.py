@@ -292,7 +292,9 @@ class Replay:
                 population.keep(keep)
                 slot_start, slot_count, active = slot_start[keep], slot_count[keep], active[keep]
             idx = rows[slot_start[active] + t]
-            self._check_state(population, active, idx)
+            # A shopper's pool is fixed for its stay: its candidates need checking once.
+            pools = t == 0 or cell.env.candidate_pool != "shopper"
+            self._check_state(population, active, idx, pools)
             yield ReplayStep(population, active, idx)
             slates = np.zeros((population.size, population.k), dtype=np.int64)
             slates[:, :] = np.arange(population.k)  # inactive slots: any valid slate
@@ -304,10 +306,14 @@ class Replay:
             population.next_visit(going_on)
             t += 1
 
-    def _check_state(self, population: Population, active: np.ndarray, idx: np.ndarray) -> None:
+    def _check_state(
+        self, population: Population, active: np.ndarray, idx: np.ndarray, pools: bool
+    ) -> None:
         pages = self.pages
-        product_ids = population.observation()["candidates"]["product_id"][active]
-        wrong = np.flatnonzero((product_ids != pages.candidate_ids[idx]).any(axis=1))
+        wrong = np.zeros(0, dtype=np.int64)
+        if pools:
+            product_ids = population.observation()["candidates"]["product_id"][active]
+            wrong = np.flatnonzero((product_ids != pages.candidate_ids[idx]).any(axis=1))
         late = np.flatnonzero(
             (population.visit[active] != pages.visit[idx])
             | (population.page[active] != pages.page[idx])
