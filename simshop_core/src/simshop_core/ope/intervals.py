@@ -82,20 +82,20 @@ def summarise(
     """The estimate of ``parts`` with its standard error and 95% interval."""
     num = np.asarray(parts.num, dtype=float)
     n = num.shape[0]
-    den = np.ones_like(num) if parts.den is None else np.asarray(parts.den, dtype=float)
-    value = float(_value(num.sum(axis=0), den.sum(axis=0)))
     # Shoppers as clusters: their column sums are all either interval needs.
     inverse, g = clusters
-    num_g = _cluster_sums(num, inverse, g)
     if parts.den is None:
-        sizes = np.bincount(inverse, minlength=g).astype(float)
-        den_g = np.repeat(sizes[:, None], num.shape[1], axis=1)
+        # A plain mean: its columns add up to one (Σ_c mean_c = mean of the row sums).
+        num_g = _cluster_sums(num.sum(axis=1, keepdims=True), inverse, g)
+        den_g = np.bincount(inverse, minlength=g).astype(float)[:, None]
     else:
-        den_g = _cluster_sums(den, inverse, g)
+        num_g = _cluster_sums(num, inverse, g)
+        den_g = _cluster_sums(np.asarray(parts.den, dtype=float), inverse, g)
+    value = float(_value(num_g.sum(axis=0), den_g.sum(axis=0)))
     if ci == "analytic":
-        mean_den = den.sum(axis=0) / n
+        mean_den = den_g.sum(axis=0) / n
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(mean_den != 0.0, num.sum(axis=0) / (n * mean_den), 0.0)
+            ratio = np.where(mean_den != 0.0, num_g.sum(axis=0) / (n * mean_den), 0.0)
             # The ratio's influence per shopper: (num − ratio·den) / mean(den), summed over columns.
             infl = np.where(mean_den != 0.0, (num_g - ratio * den_g) / mean_den, 0.0).sum(axis=1)
         scale = g / (g - 1) if g > 1 else np.nan  # one shopper: no spread to measure
