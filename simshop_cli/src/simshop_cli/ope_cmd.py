@@ -170,6 +170,19 @@ def _number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _value(value: Any) -> str:
+    """An estimate or truth: four significant digits, so a CTR of 0.0038 reads as one."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def _percent(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:+.1%}"
+
+
 def _print_rows(result: Any, by_type: bool) -> None:
     from rich.table import Table
 
@@ -184,8 +197,11 @@ def _print_rows(result: Any, by_type: bool) -> None:
     for name in ("estimator", "shopper", "estimate", "95% CI", "ESS", "max w", "truth page",
                  "truth visit", "rel. err page", "rel. err visit", "no support"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("estimator", "shopper") else "right")
+    records = result.records()
+    # With one shopper type its rows are the pooled ones again: show them once.
+    by_type = by_type and len({r["shopper_type"] for r in records} - {"all"}) > 1
     previous = None
-    for row in result.records():
+    for row in records:
         if row["shopper_type"] != "all" and not by_type:
             continue
         if previous is not None and row["shopper_type"] != previous:
@@ -194,20 +210,20 @@ def _print_rows(result: Any, by_type: bool) -> None:
         ci = (
             "n/a"
             if row["ci_low"] is None
-            else f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
+            else f"[{_value(row['ci_low'])}, {_value(row['ci_high'])}]"
         )
         share = row["unsupported_share"]
         table.add_row(
             row["estimator"],
             row["shopper_type"],
-            _number(row["estimate"]),
+            _value(row["estimate"]),
             ci,
             _number(row["ess"], 1),
             _number(row["max_weight"], 1),
-            _number(row["truth_page"]),
-            _number(row["truth_visit"]),
-            _number(row["relative_error_page"]),
-            _number(row["relative_error_visit"]),
+            _value(row["truth_page"]),
+            _value(row["truth_visit"]),
+            _percent(row["relative_error_page"]),
+            _percent(row["relative_error_visit"]),
             "n/a" if share is None else f"{share:.0%}",
         )
     stdout().print(table)
@@ -232,7 +248,7 @@ def _print_validation(rows: list[dict[str, Any]], repeats: int, metric: str) -> 
             _number(row["bias"], 4),
             _number(row["bias_se"], 4),
             _number(row["rmse"], 4),
-            _number(row["relative_error"]),
+            _percent(row["relative_error"]),
             "n/a" if coverage is None or not math.isfinite(coverage) else f"{coverage:.0%}",
         )
     stdout().print(table)
