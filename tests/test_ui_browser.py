@@ -109,7 +109,7 @@ def app_url(chromium: Path, tmp_path: Path) -> Iterator[str]:
 
 def choose(page, label: str, option: str) -> None:
     """Streamlit selectboxes are comboboxes, not <select>: open the list, click the option."""
-    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("combobox", name=label, exact=True).click()
     page.get_by_role("option", name=option, exact=True).click()
 
 
@@ -124,7 +124,7 @@ def test_browser_session(chromium: Path, app_url: str, tmp_path: Path) -> None:
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1200})
             page.goto(app_url, timeout=TIMEOUT_MS)
-            expect(page.get_by_role("combobox", name="Shopper")).to_be_visible()
+            expect(page.get_by_role("combobox", name="Shopper", exact=True)).to_be_visible()
 
             choose(page, "Shopper", "brand_lover")
             choose(page, "Recommender", "popularity")
