@@ -17,6 +17,7 @@ bad value is one `ValueError` naming the argument, raised before any work starts
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -91,3 +92,28 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
 def check_seed(seed: Any, name: str = "seed") -> int:
     """A seed in [0, `SEED_MAX`], the one range every command and function takes."""
     return check_int(name, seed, 0, SEED_MAX)
+
+
+def dataclass_option(cls: type, value: Any, name: str, also: str = "") -> Any:
+    """A `ShopEnv` option held in a dataclass (`RewardWeights`, `EpisodeLimits`, a dynamic)
+    from the dataclass itself or a dict of some of its fields; the dataclass's
+    ``__post_init__`` checks the values, and a bad one is named as ``name.key``. ``also``
+    names what else the option accepts, for the error line."""
+    if isinstance(value, cls):
+        return value
+    known = sorted(f.name for f in fields(cls))
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"invalid ShopEnv option {name}={value!r}: want {also}a dict with some of the keys "
+            f"{', '.join(known)}"
+        )
+    extra = sorted(map(str, set(value) - set(known)))
+    if extra:
+        raise ValueError(
+            f"invalid ShopEnv option {name}: unknown key(s) {', '.join(extra)}; "
+            f"known: {', '.join(known)}"
+        )
+    try:
+        return cls(**value)
+    except OptionError as exc:
+        raise OptionError("ShopEnv", f"{name}.{exc.option}", exc.value, exc.why) from None

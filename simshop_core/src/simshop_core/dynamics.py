@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from simshop_core.bounds import OptionError, real_problem
+from simshop_core.bounds import OptionError, dataclass_option, real_problem
 
 __all__ = [
     "DYNAMICS",
@@ -230,24 +230,7 @@ def _option(name: str, value: Any) -> Any:
         return None
     if value is True:
         return cls()
-    if isinstance(value, cls):
-        return value
-    known = sorted(f.name for f in fields(cls))
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"invalid ShopEnv option {name}={value!r}: want true/false, or a dict with some of "
-            f"the keys {', '.join(known)}"
-        )
-    extra = sorted(map(str, set(value) - set(known)))
-    if extra:
-        raise ValueError(
-            f"invalid ShopEnv option {name}: unknown key(s) {', '.join(extra)}; "
-            f"known: {', '.join(known)}"
-        )
-    try:
-        return cls(**value)
-    except OptionError as exc:
-        raise OptionError("ShopEnv", f"{name}.{exc.option}", exc.value, exc.why) from None
+    return dataclass_option(cls, value, name, also="true/false, or ")
 
 
 @dataclass(frozen=True)

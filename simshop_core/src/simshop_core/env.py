@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
-from simshop_core.bounds import OptionError
+from simshop_core.bounds import dataclass_option
 from simshop_core.catalog import CATEGORICAL_COLUMNS, Catalog, load_catalog
 from simshop_core.click_models import CLICK_MODELS, check_examination, make_click_model
 from simshop_core.dynamics import (
@@ -809,28 +808,9 @@ def _is_names(value: Any) -> bool:
 
 
 def _options(cls: type, value: Any, name: str) -> Any:
-    """A dataclass option (`RewardWeights`, `EpisodeLimits`) from None, itself or a dict; its
-    ``__post_init__`` checks the values, and a bad one is named as ``name.key``."""
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    known = sorted(f.name for f in fields(cls))
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"invalid ShopEnv option {name}={value!r}: want a dict with some of the keys "
-            f"{', '.join(known)}, or a {cls.__name__}"
-        )
-    extra = sorted(map(str, set(value) - set(known)))
-    if extra:
-        raise ValueError(
-            f"invalid ShopEnv option {name}: unknown key(s) {', '.join(extra)}; "
-            f"known: {', '.join(known)}"
-        )
-    try:
-        return cls(**value)
-    except OptionError as exc:
-        raise OptionError("ShopEnv", f"{name}.{exc.option}", exc.value, exc.why) from None
+    """A dataclass option (`RewardWeights`, `EpisodeLimits`) from None (the defaults), itself
+    or a dict."""
+    return cls() if value is None else dataclass_option(cls, value, name)
 
 
 def _resolve_users(users: str | Sequence[str | User] | User) -> tuple[list[User], list[str]]:
