@@ -643,14 +643,14 @@ def _run_cells(
 @contextlib.contextmanager
 def _executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
     """Dask's workers with a ``scheduler`` (none started when no task goes away), else
-    ``workers`` spawned processes (`_worker_pool`)."""
+    ``workers`` spawned processes (`worker_pool`)."""
     if scheduler is not None and workers > 0:
         from simshop_core.scheduler import dask_executor
 
         with dask_executor(scheduler, workers) as executor:
             yield executor
         return
-    with _worker_pool(workers if scheduler is None else 0) as submit:
+    with worker_pool(workers if scheduler is None else 0) as submit:
         yield Executor(submit, as_completed)
 
 
@@ -684,7 +684,7 @@ def _picklable(recommender: Recommender) -> bool:
 
 
 @contextlib.contextmanager
-def _worker_pool(workers: int) -> Iterator[Callable[..., Future[Any]]]:
+def worker_pool(workers: int) -> Iterator[Callable[..., Future[Any]]]:
     """Yield ``submit`` for a pool of ``workers`` spawned processes (none: nothing to submit).
 
     Ctrl-C belongs to this process alone: the workers start with SIGINT blocked (they inherit

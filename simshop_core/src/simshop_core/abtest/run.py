@@ -408,9 +408,9 @@ def _play_arms(
     if away:
         from concurrent.futures import as_completed
 
-        from simshop_core.evaluation import _worker_pool  # evaluation's spawned workers
+        from simshop_core.evaluation import worker_pool
 
-        with _worker_pool(min(jobs, len(away))) as submit:
+        with worker_pool(min(jobs, len(away))) as submit:
             futures = {submit(_play, *args(t)): t for t in away}
             remote = set(away)
             for t in tasks:
