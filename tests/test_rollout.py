@@ -226,3 +226,26 @@ def test_a_plugin_that_cannot_be_built_fails_only_its_own_cells(catalog) -> None
     failed = {(f.user, f.recommender): f.error for f in result.failures}
     assert len(failed) == 5  # stubborn for both shoppers, and every needs_argument cell
     assert all("__init__ raised TypeError" in e and "needy-plugin" in e for e in failed.values())
+
+
+def test_only_the_rollout_module_steps_an_env() -> None:
+    # DESIGN §10: one rollout loop. Every package module other than rollout.py reaches the
+    # env (scalar or engine) through it, so what a recommender is asked and told is the same
+    # everywhere and plugin code is checked in one place.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    stepping = []
+    paths = sorted(root.glob("simshop_*/src/simshop_*/**/*.py"))
+    assert any(path.name == "rollout.py" for path in paths)  # the walk sees the packages
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "step"
+                and path.name != "rollout.py"
+            ):
+                stepping.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert stepping == []
