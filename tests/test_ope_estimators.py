@@ -522,6 +522,44 @@ def test_deterministic_target_fast_path_changes_nothing(cascade_setting):
             assert a.std_error == pytest.approx(b.std_error, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("eps", [1.0, 0.4])
+def test_deterministic_target_without_dense_marginals(cascade_setting, eps):
+    """A deterministic target may leave ``Target.marginals`` None (its one slate stands for
+    them, no (N, m, k) array): every estimate, interval and weight is the one the dense
+    one-hot marginals give, pooled and per shopper type, for a uniform and an ε logger, and
+    the general path gives (the dense marginals read as two identical draws)."""
+    shop, logger, _ = cascade_setting
+    best = np.argmax(softmax_probs(shop, 0.15), axis=1)
+    probs = np.zeros_like(uniform_probs(shop))
+    probs[np.arange(best.size), best] = 1.0
+    target = policy(probs, shop.slates, shop.m)
+    rng = np.random.default_rng(16)
+    spec = Logger("uniform") if eps == 1.0 else Logger("epsilon", eps)
+    # The ε logger's base is the target's own slate for one shopper type, so the two
+    # slates agree at some positions (the pseudo-inverse's ⟨Q, B⟩ term).
+    base = None if eps == 1.0 else np.array([best[0], 11])
+    log, dense = draw_log(shop, logger, target, 3000, rng, spec, base, draws=1)
+    assert dense.marginals is not None and dense.slates.shape[1] == 1
+    sparse = replace(dense, marginals=None)
+    general = replace(dense, slates=np.repeat(dense.slates, 2, axis=1), next_probs=None)
+    np.testing.assert_array_equal(pi_weights(log, sparse), pi_weights(log, dense))
+    np.testing.assert_allclose(pi_weights(log, sparse), pi_weights(log, general), rtol=1e-12)
+    for metric in ("reward", "clicks", "buys"):
+        for rows in (slice(None), log.shopper_type == "b"):
+            part = log.take(rows)
+            got = estimate_all(part, sparse.take(rows), metric)
+            for other, tol in ((dense, 1e-12), (general, 1e-9)):
+                want = estimate_all(part, other.take(rows), metric)
+                for a, b in zip(got, want, strict=True):
+                    for key in ("estimate", "ci_low", "ci_high", "ess", "max_weight"):
+                        assert getattr(a, key) == pytest.approx(
+                            getattr(b, key), rel=tol, abs=tol, nan_ok=True
+                        ), (a.estimator, key)
+    # None is only for a deterministic target: with several sampled slates it is refused.
+    with pytest.raises(ValueError, match=r"target\.marginals may be None"):
+        estimate("ips", log, replace(sparse, slates=np.repeat(sparse.slates, 2, axis=1)))
+
+
 def test_switch_dr_and_dr_os_between_dr_and_dm(pbm_setting, monkeypatch):
     shop, logger, target = pbm_setting
     log, tgt = draw_log(shop, logger, target, 2000, np.random.default_rng(10), Logger("uniform"))

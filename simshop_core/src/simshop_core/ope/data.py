@@ -67,7 +67,10 @@ class Target:
     slate_log_prob: np.ndarray  # float (N,): log P_target(the logged slate); -inf if impossible
     prefix_log_probs: np.ndarray  # float (N, k)
     position_probs: np.ndarray  # float (N, k): P_target(logged slate[i] at position i)
-    marginals: np.ndarray  # float (N, m, k): P_target(candidate j at position p)
+    # float (N, m, k): P_target(candidate j at position p). None for a deterministic target
+    # (S = 1): its one slate ``slates[:, 0]`` is the one-hot marginals, read by gathers, so
+    # no N·m·k array (2 GB on a million pages) is built.
+    marginals: np.ndarray | None
     slates: np.ndarray  # int (N, S, k): S slates drawn from the target (S = 1 if deterministic)
     # float (N, k, m): P_target(candidate j at position p | the logged slate's positions
     # 0..p-1), for cascade_dr's baseline. None is exact for a deterministic target (S = 1,
@@ -77,8 +80,12 @@ class Target:
     def take(self, rows: np.ndarray) -> Target:
         """The pages ``rows`` (indices or a boolean mask), matching `SlateLog.take`."""
         nxt = None if self.next_probs is None else self.next_probs[rows]
+        marginals = None if self.marginals is None else self.marginals[rows]
         return replace(
-            self, **{f: getattr(self, f)[rows] for f in _PAGE_FIELDS_TARGET}, next_probs=nxt
+            self,
+            **{f: getattr(self, f)[rows] for f in _PAGE_FIELDS_TARGET},
+            marginals=marginals,
+            next_probs=nxt,
         )
 
 
@@ -98,6 +105,5 @@ _PAGE_FIELDS_TARGET = (
     "slate_log_prob",
     "prefix_log_probs",
     "position_probs",
-    "marginals",
     "slates",
 )

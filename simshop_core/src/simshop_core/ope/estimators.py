@@ -173,8 +173,9 @@ def _check(log: SlateLog, target: Target) -> None:
         "target.slate_log_prob": (target.slate_log_prob, (n,)),
         "target.prefix_log_probs": (target.prefix_log_probs, (n, k)),
         "target.position_probs": (target.position_probs, (n, k)),
-        "target.marginals": (target.marginals, (n, m, k)),
     }
+    if target.marginals is not None:  # None: a deterministic target (checked below)
+        shapes["target.marginals"] = (target.marginals, (n, m, k))
     for name, (array, shape) in shapes.items():
         if np.shape(array) != shape:
             raise ValueError(
@@ -183,6 +184,11 @@ def _check(log: SlateLog, target: Target) -> None:
     tslates = np.shape(target.slates)
     if len(tslates) != 3 or tslates[0] != n or tslates[2] != k or tslates[1] < 1:
         raise ValueError(f"target.slates must have shape (N, S, k) = ({n}, S, {k}), got {tslates}")
+    if target.marginals is None and tslates[1] != 1:
+        raise ValueError(
+            f"target.marginals may be None only for a deterministic target (S = 1), got S = "
+            f"{tslates[1]}"
+        )
     if target.next_probs is not None and np.shape(target.next_probs) != (n, k, m):
         raise ValueError(f"target.next_probs must have shape (N, k, m) = {(n, k, m)}")
 

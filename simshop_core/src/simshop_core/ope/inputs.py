@@ -85,7 +85,7 @@ def build_inputs(
     log_prob = np.zeros(N)
     prefix = np.zeros((N, k))
     position = np.zeros((N, k))
-    marginals = np.zeros((N, m, k))  # calloc: pages are touched only when written
+    marginals: np.ndarray | None = None  # (N, m, k), made only for a stochastic target
     slates: np.ndarray | None = None
     target_base: np.ndarray | None = None
     base_slate: np.ndarray | None = None
@@ -105,6 +105,8 @@ def build_inputs(
             prefix[rows] = chosen.prefix_log_probs
             position[rows] = chosen.position_probs
             if chosen.marginals is not None:
+                if marginals is None:
+                    marginals = np.zeros((N, m, k))  # calloc: pages touched only when written
                 marginals[rows] = chosen.marginals
             if chosen.base is not None:
                 if target_base is None:
@@ -133,7 +135,10 @@ def build_inputs(
             )
             truth_visit[cell.shopper_type] = played
     assert slates is not None
-    policy.marginals(marginals, slates, target_base)
+    if policy.kind != "deterministic":  # a deterministic target's slates are its marginals
+        if marginals is None:
+            marginals = np.zeros((N, m, k))
+        policy.marginals(marginals, slates, target_base)
     weights = replay.cells[0].env.reward_weights
     slate_log = _slate_log(pages, features, logger.logger(base_slate), weights)
     next_probs = policy.next_probs(pages.slate, m, target_base)

@@ -60,7 +60,16 @@ def _with_intercept(features: np.ndarray) -> np.ndarray:
 
 def _gather(feats: np.ndarray, slate: np.ndarray) -> np.ndarray:
     """(b, k, F): the features of each page's candidates at ``slate`` (b, k)."""
-    return np.take_along_axis(feats, slate[:, :, None], axis=1)
+    b, m, f = feats.shape
+    k = slate.shape[1]
+    if f == 0:
+        return np.empty((b, k, 0), dtype=feats.dtype)
+    flat = np.ascontiguousarray(feats).reshape(b * m, f)
+    # Each candidate's F features as one opaque item: a 1-D take copies a row at a time,
+    # ~7x faster than take_along_axis's element-wise fancy gather.
+    rows = flat.view(np.dtype((np.void, flat.itemsize * f))).reshape(-1)
+    picked = np.take(rows, np.arange(b)[:, None] * m + slate)
+    return picked.view(feats.dtype).reshape(b, k, f)
 
 
 def _fit(
@@ -134,14 +143,21 @@ def _fit(
     return coef
 
 
-def _predict(x: np.ndarray, coef: np.ndarray, type_index: np.ndarray) -> np.ndarray:
-    """(b, k, O): the model at designs x (b, k, d), each page with its type's coefficients."""
-    per_page = coef.transpose(0, 2, 1, 3)[type_index]  # (b, k, d, O): a block's worth
-    # d scaled additions: numpy reduces a short inner axis slowly.
-    out = x[:, :, 0, None] * per_page[:, :, 0]
-    for j in range(1, x.shape[2]):
-        out += x[:, :, j, None] * per_page[:, :, j]
-    return out
+def _table(coef: np.ndarray) -> np.ndarray:
+    """(T, k·d·O): each type's coefficients (T, d, k, O) as one contiguous row, so a block's
+    per-page coefficients are one row take (a fancy index on the transposed view is ~3x
+    slower)."""
+    return np.ascontiguousarray(coef.transpose(0, 2, 1, 3)).reshape(coef.shape[0], -1)
+
+
+def _predict(x: np.ndarray, table: np.ndarray, type_index: np.ndarray) -> np.ndarray:
+    """(b, k, O): the model at features x (b, k, F), each page with its type's coefficients
+    (`_table`; the intercept first)."""
+    b, k, f = x.shape
+    per_page = np.take(table, type_index, axis=0).reshape(b, k, f + 1, -1)  # a block's worth
+    # float64 first: einsum on float32 features casts them through a buffer, ~3x slower.
+    x = np.asarray(x, dtype=np.float64)
+    return per_page[:, :, 0] + np.einsum("bkf,bkfo->bko", x, per_page[:, :, 1:])
 
 
 def fit_predict(
@@ -164,8 +180,11 @@ def fit_predict(
     m = int(log.n_candidates)
     if feats.ndim != 3 or feats.shape[:2] != (n, m):
         raise ValueError(f"item_features must have shape (N, m, F) with N={n}, m={m}")
+    if best is None and target.marginals is None:  # a deterministic target: its one slate
+        best = np.asarray(target.slates)[:, 0]
     coef = _fit(feats, slate, type_index, n_types, outputs, page_outputs, penalty)
     n_out = coef.shape[3]
+    table = _table(coef)
     logged = np.empty((n, k, n_out))
     marginal = np.empty((n, k, n_out))
     nxt = None
@@ -178,7 +197,7 @@ def fit_predict(
     marginals = target.marginals
     for sl in _blocks(n):
         f_b, types = feats[sl], type_index[sl]
-        logged[sl] = _predict(_with_intercept(_gather(f_b, slate[sl])), coef, types)
+        logged[sl] = _predict(_gather(f_b, slate[sl]), table, types)
         if best is not None:
             marg_feats = _gather(f_b, best[sl])
         else:
@@ -186,8 +205,8 @@ def fit_predict(
             # position's marginals sum to 1, and the model is linear in the features.
             marg_t = np.swapaxes(np.asarray(marginals[sl], dtype=float), 1, 2)
             marg_feats = np.matmul(marg_t, f_b, dtype=float)
-        marginal[sl] = _predict(_with_intercept(marg_feats), coef, types)
+        marginal[sl] = _predict(marg_feats, table, types)
         if best is None and target.next_probs is not None:
             next_feats = np.matmul(np.asarray(target.next_probs[sl], dtype=float), f_b)
-            nxt[sl] = _predict(_with_intercept(next_feats), coef, types)
+            nxt[sl] = _predict(next_feats, table, types)
     return Summaries(logged=logged, marginal=marginal, next=nxt)

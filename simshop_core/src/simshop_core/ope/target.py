@@ -10,7 +10,7 @@ computed, exactly wherever a closed form exists:
 - ``epsilon`` (an ε-mixture of a deterministic recommender, ``NAME:explore=EPS``): the base's
   slate with probability 1 − ε, else a uniform one.
 - ``deterministic`` (its `Recommender.propensities` says None): its one slate, probabilities 0
-  or 1.
+  or 1; that slate stands for its one-hot marginals (`Target.marginals` is None).
 - ``other`` (stochastic with propensities of its own): the logged slate's propensities asked
   page by page; the (item, position) marginals are the frequencies in its S sampled slates
   (Monte Carlo, S = ``samples``).

@@ -56,9 +56,16 @@ def _ratio(target_log_prob: np.ndarray, logger_log_prob: np.ndarray, what: str) 
 
 def deterministic_slate(target: Target) -> np.ndarray | None:
     """(N, k) the target's one slate per page when it is deterministic (S = 1 and its
-    marginals put mass 1 on that slate), else None: a cheap gather that lets the
+    marginals, if given, put mass 1 on that slate), else None: a cheap gather that lets the
     estimators skip the (N, m, k) marginals."""
     slates = np.asarray(target.slates)
+    if target.marginals is None:
+        if slates.ndim != 3 or slates.shape[1] != 1:
+            raise ValueError(
+                "target.marginals may be None only for a deterministic target: target.slates "
+                f"must then be (N, 1, k), got shape {slates.shape}"
+            )
+        return slates[:, 0, :]
     if slates.shape[1] != 1:
         return None
     slate = slates[:, 0, :]
@@ -124,12 +131,12 @@ def pi_weights(log: SlateLog, target: Target, best: np.ndarray | None = None) ->
         )
     if k > m:
         raise ValueError(f"a slate of k={k} distinct candidates needs m >= k, got m={m}")
-    marginals = np.asarray(target.marginals)
-    if marginals.shape != (n, m, k):
+    if target.marginals is not None and np.shape(target.marginals) != (n, m, k):
         raise ValueError(f"target.marginals must have shape (N, m, k) = {(n, m, k)}")
     if best is None:
         best = deterministic_slate(target)
     if best is None:
+        marginals = np.asarray(target.marginals)
         # (N, m): P_e(candidate shown anywhere); a matrix product reads the big array fastest.
         row_q = marginals @ np.ones(k)
         q_s = _gather_rows(row_q, slate)
@@ -149,8 +156,12 @@ def pi_weights(log: SlateLog, target: Target, best: np.ndarray | None = None) ->
     base = np.asarray(logger.base_slate)
     if base.shape != (n, k):
         raise ValueError(f"Logger.base_slate must have shape (N, k) = {(n, k)}, got {base.shape}")
-    q_b = _gather_rows(row_q, base) if best is None else _shared(best, base)
-    inner_qb = marginals[np.arange(n)[:, None], base, np.arange(k)[None, :]].sum(axis=1)
+    if best is None:
+        q_b = _gather_rows(row_q, base)
+        inner_qb = marginals[np.arange(n)[:, None], base, np.arange(k)[None, :]].sum(axis=1)
+    else:  # Q one-hot on the target's slate: ⟨Q, B⟩ counts the positions where they agree
+        q_b = _shared(best, base)
+        inner_qb = (best == base).sum(axis=1).astype(float)
     f_qb = _pairing(m, k, q_b, inner_qb)
     f_bs = _pairing(m, k, _shared(base, slate), (base == slate).sum(axis=1).astype(float))
     f_bb = _pairing(m, k, np.full(n, float(k)), np.full(n, float(k)))
