@@ -56,7 +56,10 @@ def main() -> None:
         f"visits, both arms on all shoppers, --jobs {args.jobs}"
     )
     print(f"wall time {wall:.1f} s, {played / wall:,.0f} visits/s ({played:,} visits played)")
-    print(f"CPU time {cpu:.1f} s (this process and its workers; wall > CPU / jobs: a busy host)")
+    print(
+        f"CPU time {cpu:.1f} s (this process and its workers; CPU / wall = {cpu / wall:.2f}, "
+        "which an idle host brings near --jobs)"
+    )
     print(
         f"reward B − A = {m.difference:+.4f} [{m.ci_low:+.4f}, {m.ci_high:+.4f}], "
         f"p = {m.p_value:.3g}, true {m.true_difference:+.4f}; "
