@@ -206,12 +206,15 @@ def test_same_seed_same_numbers(logs, catalog) -> None:
 def test_validate_reports_bias_rmse_and_coverage(logs, catalog) -> None:
     pages = read_pages(logs["pbm"], "random")
     rows, raw = validate(
-        pages, "popularity", 3, estimators=["iips", "ips"], metric="clicks", catalog=catalog
+        pages, "popularity", 3, estimators=["iips", "ips", "dm"], metric="clicks", catalog=catalog
     )
-    assert [r["estimator"] for r in rows] == ["iips", "ips"]
-    assert raw["estimate"].shape == (3, 2) and len(set(raw["truth"].tolist())) == 3
+    assert [r["estimator"] for r in rows] == ["iips", "ips", "dm"]
+    assert raw["estimate"].shape == (3, 3) and len(set(raw["truth"].tolist())) == 3
     iips = rows[0]
     assert 0 <= iips["coverage"] <= 1 and iips["rmse"] >= abs(iips["bias"])
+    # dm gives no interval, so it has no coverage (not 0%), but a bias and an RMSE.
+    dm = rows[2]
+    assert math.isnan(dm["coverage"]) and math.isfinite(dm["rmse"])
 
 
 # --- the command ------------------------------------------------------------------------------

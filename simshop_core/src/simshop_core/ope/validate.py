@@ -207,15 +207,19 @@ def validate(
             row.update({c: math.nan for c in VALIDATION_COLUMNS[2:]})
         else:
             e = error[ok]
+            # An estimator without an interval (dm) has no coverage, not 0%.
+            has_ci = np.isfinite(low[ok, j]) & np.isfinite(high[ok, j])
             covered = (low[ok, j] <= truth[ok]) & (truth[ok] <= high[ok, j])
             row.update(
                 bias=float(e.mean()),
                 bias_se=float(e.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
                 rmse=float(math.sqrt(np.mean(e**2))),
                 relative_error=float(np.mean(e / np.abs(truth[ok]))),
-                coverage=float(covered.mean()),
+                coverage=float(covered[has_ci].mean()) if has_ci.any() else math.nan,
                 mean_truth=float(truth[ok].mean()),
-                mean_ci_width=float(np.mean(high[ok, j] - low[ok, j])),
+                mean_ci_width=(
+                    float(np.mean((high[ok, j] - low[ok, j])[has_ci])) if has_ci.any() else math.nan
+                ),
             )
         rows_out.append(row)
     return rows_out, {"estimate": est, "ci_low": low, "ci_high": high, "truth": truth}
