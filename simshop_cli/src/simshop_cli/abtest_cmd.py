@@ -139,11 +139,12 @@ def abtest(
     z for conversion), and a sample-ratio-mismatch check.
     """
     from simshop_cli.registry import load_registry
-    from simshop_core.abtest import check_output, run_abtest
+    from simshop_core.abtest import run_abtest
     from simshop_core.catalog import load_catalog
+    from simshop_core.files import check_results_path
 
     if output is not None:
-        check_output(output)  # before the run: a bad path must not cost one
+        check_results_path(output)  # before the run: a bad path must not cost one
     load_registry()  # plugin load errors: one warning line each
     loaded = load_catalog(catalog)
     per_shopper = visits or int(env_options.get("visits_per_shopper", 10))

@@ -112,10 +112,12 @@ def ope(
     """
     from simshop_cli.console import warn
     from simshop_cli.registry import load_registry
-    from simshop_core.ope.run import check_estimators, check_output, run_ope
+    from simshop_core.files import check_results_path
+    from simshop_core.ope.run import check_estimators, run_ope
 
     load_registry()
-    check_output(output)  # before any work
+    if output is not None:
+        check_results_path(output)  # before any work
     names = check_estimators(estimators)
     if repeats is not None:
         from simshop_core.ope.validate import check_simulated

@@ -1,4 +1,4 @@
-"""Writing output files whole or not at all."""
+"""Writing output files whole or not at all, and checking where they go before work starts."""
 
 from __future__ import annotations
 
@@ -39,3 +39,27 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_results_path(
+    path: str | os.PathLike[str], formats: tuple[str, ...] = (".json", ".csv")
+) -> Path:
+    """A results file we can write: one of ``formats`` by suffix, not a folder, in a folder
+    that takes a new file (the nearest existing one, if the folders are still to be made).
+    Called before a run, so that a bad path does not cost one."""
+    path = Path(path)
+    if path.suffix.lower() not in formats:
+        raise ValueError(
+            f"unsupported results format {path.suffix or '(none)'!r}; use {' or '.join(formats)}"
+        )
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name ending {' or '.join(formats)}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:  # the one sure test of "writable" (permissions alone say nothing on /proc)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        raise ValueError(f"cannot write {path}: {parent} is not a writable folder") from None
+    return path

@@ -10,6 +10,6 @@
 """
 
 from simshop_core.abtest.metrics import METRICS
-from simshop_core.abtest.run import ABResult, MetricResult, check_output, run_abtest
+from simshop_core.abtest.run import ABResult, MetricResult, run_abtest
 
-__all__ = ["METRICS", "ABResult", "MetricResult", "check_output", "run_abtest"]
+__all__ = ["METRICS", "ABResult", "MetricResult", "run_abtest"]

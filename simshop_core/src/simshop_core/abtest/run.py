@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,14 +65,14 @@ from simshop_core.evaluation import (
     run_manifest,
     user_specs,
 )
-from simshop_core.files import atomic_write_text
+from simshop_core.files import atomic_write_text, check_results_path
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 
-__all__ = ["OUTPUT_FORMATS", "ABResult", "MetricResult", "check_output", "run_abtest"]
+__all__ = ["OUTPUT_FORMATS", "ABResult", "MetricResult", "run_abtest"]
 
 OUTPUT_FORMATS = (".json", ".csv")
 MAX_REPLICATES = 100_000
@@ -221,7 +220,7 @@ class ABResult:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """JSON (everything) or CSV (one row per metric), by suffix; whole or not at all."""
-        path = check_output(path)
+        path = check_results_path(path, OUTPUT_FORMATS)
         if path.suffix.lower() == ".csv":
             text = self.to_frame().to_csv(index=False, lineterminator="\n")
         else:
@@ -242,27 +241,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def check_output(path: str | os.PathLike[str]) -> Path:
-    """A results path we can write: a known suffix, not a folder, in a writable folder.
-    Checked before the run, so a bad path does not cost one."""
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUT_FORMATS:
-        raise ValueError(
-            f"unsupported results format {path.suffix or '(none)'!r}; use .json or .csv"
-        )
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder; give a file name ending .json or .csv")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    try:  # the one sure test of "writable" (permissions alone say nothing on /proc)
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError:
-        raise ValueError(f"cannot write {path}: {parent} is not a writable folder") from None
-    return path
 
 
 # --- playing the arms ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 
 from simshop_core.bounds import check_int, check_seed
 from simshop_core.catalog import Catalog
-from simshop_core.files import atomic_write_text
+from simshop_core.files import atomic_write_text, check_results_path
 from simshop_core.ope.data import SlateLog, Target
 from simshop_core.ope.inputs import OPEInputs, build_inputs
 from simshop_core.ope.replay import read_pages
@@ -74,25 +74,6 @@ def check_estimators(estimators: str | list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(estimators))
 
 
-def check_output(path: str | os.PathLike[str] | None) -> Path | None:
-    """The results path, checked before any work: a known suffix in a writable folder."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(
-            f"unsupported results format {path.suffix or '(none)'!r}; use .json or .csv"
-        )
-    if path.is_dir():
-        raise ValueError(f"results path {path} is a folder")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write the results file {path}: {parent} is not writable")
-    return path
-
-
 def relative_error(estimate: float, truth: float) -> float:
     """(estimate − truth) / |truth|; NaN when either is unknown or the truth is 0."""
     if not (math.isfinite(estimate) and math.isfinite(truth)) or truth == 0:
@@ -133,8 +114,7 @@ class OPEResult:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """JSON (everything) or CSV (the rows; with a validation, its table), whole or not
         at all."""
-        path = check_output(path)
-        assert path is not None
+        path = check_results_path(path, FORMATS)
         if path.suffix.lower() == ".json":
             text = json.dumps(self.payload(), indent=2, allow_nan=False) + "\n"
         else:

@@ -142,7 +142,8 @@ def _play_uniform(
             if buffer.full:
                 flush()
         done = np.flatnonzero(page.done & active)
-        finished = page.visit[done] >= quotas[done]
+        # As in `blocks.play_block`: a shopper who churned (no visits left) is done early.
+        finished = (page.visit[done] >= quotas[done]) | (population.visits_left[done] <= 0)
         active[done[finished]] = False
         population.next_visit(done[~finished])
 
