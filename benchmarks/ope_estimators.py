@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from simshop_core.ope.data import Logger, SlateLog, Target
-from simshop_core.ope.estimators import estimate, estimate_all
+from simshop_lab.ope.data import Logger, SlateLog, Target
+from simshop_lab.ope.estimators import estimate, estimate_all
 
 
 def make(n: int, m: int, k: int, f: int, kind: str, rng: np.random.Generator):

@@ -9,7 +9,7 @@
 - `run`: the orchestration.
 """
 
-from simshop_core.abtest.metrics import METRICS
-from simshop_core.abtest.run import ABResult, MetricResult, run_abtest
+from simshop_lab.abtest.metrics import METRICS
+from simshop_lab.abtest.run import ABResult, MetricResult, run_abtest
 
 __all__ = ["METRICS", "ABResult", "MetricResult", "run_abtest"]

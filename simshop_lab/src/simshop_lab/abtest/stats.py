@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from simshop_core.abtest.metrics import RATIO_METRICS, ShopperValues, check_metric
+from simshop_lab.abtest.metrics import RATIO_METRICS, ShopperValues, check_metric
 
 __all__ = [
     "MIN_PER_ARM",

@@ -57,9 +57,9 @@ from simshop_core.logs import (
     read_log_arrays,
     read_log_metadata,
 )
-from simshop_core.ope.data import Logger, SlateLog, Target
 from simshop_core.recommender import Propensities
 from simshop_core.reward import RewardWeights
+from simshop_lab.ope.data import Logger, SlateLog, Target
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -40,10 +40,10 @@ from typing import Literal
 
 import numpy as np
 
-from simshop_core.ope.data import Metric, SlateLog, Target
-from simshop_core.ope.intervals import Estimate, Parts, cluster_index, summarise
-from simshop_core.ope.reward_model import Summaries, fit_predict
-from simshop_core.ope.weights import (
+from simshop_lab.ope.data import Metric, SlateLog, Target
+from simshop_lab.ope.intervals import Estimate, Parts, cluster_index, summarise
+from simshop_lab.ope.reward_model import Summaries, fit_predict
+from simshop_lab.ope.weights import (
     deterministic_slate,
     pi_weights,
     position_weights,

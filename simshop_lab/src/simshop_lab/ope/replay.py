@@ -156,7 +156,7 @@ def _choose_logger(recommender: np.ndarray, has: np.ndarray, logger: str | None,
 def pages_from_table(
     table: pa.Table, metadata: dict[str, Any], logger: str | None = None, where: str = "the log"
 ) -> LoggedPages:
-    """`read_pages` on a table of log rows already in memory (`simshop_core.ope.validate`
+    """`read_pages` on a table of log rows already in memory (`simshop_lab.ope.validate`
     draws fresh logs without writing them)."""
     recommender = table.column("recommender").to_numpy(zero_copy_only=False)
     has = table.column("slate_log_prob").is_valid().to_numpy(zero_copy_only=False)
