@@ -15,7 +15,7 @@ import numpy as np
 
 from simshop_core import Feedback, Items, Reaction, Recommender, User, hookimpl
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 class ImpulseBuyer(User):

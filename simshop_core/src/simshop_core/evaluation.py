@@ -837,7 +837,7 @@ def package_versions() -> dict[str, str]:
     """Versions of the installed SimShop distributions (and numpy, gymnasium)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ("simshop-core", "simshop-users", "simshop-recommenders", "simshop-cli")
+    names = ("simshop-core", "simshop-users", "simshop-recommenders", "simshop-lab", "simshop-cli")
     found = {}
     for name in (*names, "numpy", "gymnasium"):
         try:

@@ -8,4 +8,4 @@
 simshop-core never imports this package; plugins need only simshop-core.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
