@@ -59,7 +59,7 @@ from simshop_core.scheduler import (
 )
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
-from simshop_core.student_t import t_quantile
+from simshop_core.stats import t_quantile
 from simshop_core.user import User
 
 RANDOM = "random"
