@@ -106,10 +106,6 @@ class MetricResult:
     true_difference: float
     detectable_effect: float  # the difference this test finds with 80% power (at α)
 
-    @property
-    def covers_truth(self) -> bool:
-        return bool(self.ci_low <= self.true_difference <= self.ci_high)
-
 
 @dataclass
 class ABResult:

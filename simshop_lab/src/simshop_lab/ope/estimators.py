@@ -307,15 +307,6 @@ class Estimator:
     self_normalised: bool
     parts: Callable[[Context], Parts]
 
-    @property
-    def slate_level(self) -> bool:
-        """True for the page-level estimators (the whole slate as one action)."""
-        return self.level == "page"
-
-    @property
-    def position_level(self) -> bool:
-        return self.level == "position"
-
 
 _PLUG = " For reward: r_p = (ctr·click+btr·buy)/k weighted, the remainder by the ridge plug-in."
 ESTIMATORS: dict[str, Estimator] = {
