@@ -1,4 +1,4 @@
-"""All fifteen OPE estimators on synthetic pages: seconds for 10⁶ logged pages (DESIGN §13).
+"""All fifteen OPE estimators on synthetic pages: seconds for 10⁶ logged pages.
 
     python benchmarks/ope_estimators.py [--pages 1000000] [--m 20] [--k 5] [--features 4]
                                         [--logger uniform|epsilon] [--metric reward]

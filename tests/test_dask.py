@@ -1,4 +1,4 @@
-"""Evaluation on Dask (DESIGN §11): a real LocalCluster gives the numbers of one process.
+"""Evaluation on Dask: a real LocalCluster gives the numbers of one process.
 
 The tests that start their own cluster come first, before the module's shared one exists (two
 clusters at once on two cores slow both)."""

@@ -90,7 +90,7 @@ class CheapestFirst(Recommender):
     description = "Recommends the k cheapest candidates"
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
-        # The env's observation: one price per candidate (DESIGN §3).
+        # The env's observation: one price per candidate.
         price = np.asarray(observation["candidates"]["price"])
         # A stable sort makes the slate deterministic when prices tie.
         return np.argsort(price, kind="stable")[:k].astype(np.int64)

@@ -1,4 +1,4 @@
-"""``simshop abtest A B``: an A/B test of two recommenders in simulation (DESIGN §14)."""
+"""``simshop abtest A B``: an A/B test of two recommenders in simulation."""
 
 from __future__ import annotations
 

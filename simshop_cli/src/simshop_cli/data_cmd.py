@@ -76,7 +76,11 @@ def obd(cache_dir: Path | None, output: Path, policy: str) -> None:
 
 @data.command("export-obp")
 @click.option(
-    "--log", "log_dir", type=_DIR, required=True, help="The log folder to export (DESIGN §10)."
+    "--log",
+    "log_dir",
+    type=_DIR,
+    required=True,
+    help="The log folder to export (from simshop evaluate --log).",
 )
 @click.option(
     "--output",

@@ -1,5 +1,5 @@
 """``simshop ope``: off-policy estimates of a target recommender from a per-page log, beside
-the simulator's truth (DESIGN §13)."""
+the simulator's truth."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def check_user(
     n: int = 50,
     pages: int = 5,
 ) -> User:
-    """Check a shopper model against the contract (DESIGN §2) and return the instance checked.
+    """Check a shopper model against the plugin contract and return the instance checked.
 
     The class has a snake_case ``name`` and a one-line ``description`` and builds with no
     arguments; ``utility`` gives one float in [0, 1] per item, the same numbers bit for bit
@@ -259,7 +259,7 @@ def check_recommender(
     ks: Sequence[int] = (1, 2, 5, 10),
     slate_size: int = 5,
 ) -> Recommender:
-    """Check a recommender against the contract (DESIGN §2) and return the instance checked.
+    """Check a recommender against the plugin contract and return the instance checked.
 
     The class has a snake_case ``name`` and builds with no arguments; on observations from a
     real `ShopEnv` (built from the recommender's ``env_options`` if it has them) ``recommend``
@@ -497,7 +497,7 @@ def check_propensities(
     seed: int = 0,
     trials: int = 20_000,
 ) -> Recommender:
-    """Check a stochastic recommender's propensities (DESIGN §2) and return the instance checked.
+    """Check a stochastic recommender's propensities and return the instance checked.
 
     On two observations of a real `ShopEnv` with ``n`` candidates and slates of ``k``, after
     ``reset`` and ``recommend``, `propensities` is asked about every ordered slate of ``k`` out

@@ -1,4 +1,4 @@
-"""A/B tests in simulation (DESIGN §14): `run_abtest` and the pieces it is made of.
+"""A/B tests in simulation (docs/abtest.md): `run_abtest` and the pieces it is made of.
 
 - `assignment`: a seeded hash of the shopper id picks the arm;
 - `metrics`: per-shopper values from the played visits;

@@ -1,4 +1,4 @@
-"""The tests of an A/B comparison, with shoppers as the units (DESIGN §14).
+"""The tests of an A/B comparison, with shoppers as the units.
 
 - **Welch t** on per-shopper values (``reward``, ``buys``): the difference of the arms'
   means, its variance ``s²_A/n_A + s²_B/n_B`` and the Welch–Satterthwaite degrees of freedom.

@@ -1,4 +1,4 @@
-"""The Open Bandit Dataset's small sample as SimShop logs (DESIGN §10), for `simshop ope`.
+"""The Open Bandit Dataset's small sample as SimShop logs, for `simshop ope`.
 
 The Open Bandit Dataset (Saito et al., NeurIPS 2021 Datasets and Benchmarks; ZOZO, Inc.,
 CC BY 4.0) holds real fashion e-commerce logs from ZOZOTOWN: three items are recommended in a

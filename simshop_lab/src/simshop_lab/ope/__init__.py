@@ -1,1 +1,1 @@
-"""Off-policy evaluation against the simulator's truth (DESIGN §13)."""
+"""Off-policy evaluation against the simulator's truth (docs/ope.md)."""

@@ -1,4 +1,4 @@
-"""The fifteen off-policy estimators of DESIGN §13, vectorised over logged pages.
+"""The fifteen off-policy estimators (docs/ope.md), vectorised over logged pages.
 
 Notation: page i shows the ordered slate s_i (k positions) from m candidates; w_i is the
 whole-slate weight π_e(s_i)/π_b(s_i), W_ip the item–position weight, w_i,0:p the prefix
@@ -439,7 +439,7 @@ ESTIMATORS: dict[str, Estimator] = {
 
 
 def applicable(log: SlateLog) -> list[str]:
-    """The estimators this log supports, in DESIGN order: all but pi/snpi when the logger's
+    """The estimators this log supports, in `ESTIMATORS`' order: all but pi/snpi when the logger's
     Γ is unknown (Logger kind "other") or singular (an epsilon logger with ε = 0)."""
     logger = log.logger
     if logger.kind == "other" or (logger.kind == "epsilon" and not 0.0 < logger.epsilon <= 1.0):
@@ -494,7 +494,7 @@ def estimate_all(
     bootstrap: int = 1000,
     rng: np.random.Generator | None = None,
 ) -> list[Estimate]:
-    """Several estimators (all fifteen by default, in DESIGN order) sharing their weights and
+    """Several estimators (all fifteen by default, in `ESTIMATORS`' order) sharing their weights and
     reward model. pi/snpi under a Logger of kind "other" raise ValueError."""
     names = list(ESTIMATORS) if names is None else list(names)
     for name in names:

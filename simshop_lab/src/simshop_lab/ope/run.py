@@ -1,4 +1,4 @@
-"""`run_ope`: every estimator on a log, beside the simulator's truth (DESIGN §13).
+"""`run_ope`: every estimator on a log, beside the simulator's truth.
 
 One pooled row per estimator (``shopper_type`` "all") and one per shopper type, each with the
 estimate, its 95% CI, the effective sample size and the largest weight, the page-level and
