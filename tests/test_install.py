@@ -205,6 +205,10 @@ def test_core_needs_neither_scipy_nor_the_lab(tmp_path):
     for extra in meta["project"]["optional-dependencies"].values():
         requirements += " " + " ".join(extra)
     assert "scipy" not in requirements and "simshop-lab" not in requirements
+    # Nor does core or a plugin import the lab, even lazily inside a function.
+    for package in ("simshop_core", "simshop_users", "simshop_recommenders", "examples"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            assert "simshop_lab" not in path.read_text(encoding="utf-8"), path
     code = textwrap.dedent(
         """
         import importlib, pkgutil, sys
