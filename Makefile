@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # could pull a multi-gigabyte CUDA build).
 TORCH ?= torch==2.13.0
 PACKAGES := -e "./simshop_core[dask]" -e ./simshop_users -e "./simshop_recommenders[ppo,wandb]" \
-            -e ./simshop_cli -e ./simshop_ui
+            -e ./simshop_lab -e ./simshop_cli -e ./simshop_ui
 
 .PHONY: install demo test lint browser benchmark clean
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from simshop_core.abtest import run_abtest
+from simshop_lab.abtest import run_abtest
 
 
 def main() -> None:

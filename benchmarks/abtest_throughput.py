@@ -14,7 +14,7 @@ import argparse
 import resource
 import time
 
-from simshop_core.abtest import run_abtest
+from simshop_lab.abtest import run_abtest
 
 
 def _cpu_seconds() -> float:

@@ -1,4 +1,4 @@
-"""Per-page log writing speed (DESIGN §10): pages per second into a Parquet log folder.
+"""Per-page log writing speed: pages per second into a Parquet log folder.
 
     python benchmarks/log_throughput.py [--pages 500000] [--repeats 3] [--k 5] [--n 50]
 

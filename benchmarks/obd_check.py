@@ -20,7 +20,7 @@ noise), so:
    changing click rates; the reverse figures measure that approximation and the estimators
    together. pi/snpi apply here (the random logger is uniform), not in the forward check.
 
-Each page is one OBD row (see simshop_core.ope.obd): k = 1, so the slate estimators coincide
+Each page is one OBD row (see simshop_lab.data.obd): k = 1, so the slate estimators coincide
 with ips/snips (sips = iips = rips = ips on one-item slates) and are printed for the record.
 The on-policy CTR has sampling error too (38 and 42 clicks in 10,000 rows): besides the
 relative error, ``z`` is the difference over the combined standard error, and ``cover`` says
@@ -36,9 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from simshop_core.logs import read_log_arrays
-from simshop_core.ope.data import SlateLog, Target
-from simshop_core.ope.estimators import ESTIMATORS, estimate
-from simshop_core.ope.obd import (
+from simshop_lab.data.obd import (
     convert_obd,
     csv_paths,
     default_cache_dir,
@@ -49,6 +47,8 @@ from simshop_core.ope.obd import (
     read_obd_csv,
     uniform_target,
 )
+from simshop_lab.ope.data import SlateLog, Target
+from simshop_lab.ope.estimators import ESTIMATORS, estimate
 
 Z_95 = 1.959963984540054
 

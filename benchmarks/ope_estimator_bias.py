@@ -28,7 +28,7 @@ from test_ope_estimators import (
     uniform_probs,
 )
 
-from simshop_core.ope.estimators import ESTIMATORS
+from simshop_lab.ope.estimators import ESTIMATORS
 
 SETTINGS = {
     "pbm": dict(m=5, k=3, seed=0, attraction=(0.1, 0.8), temperature=0.15),

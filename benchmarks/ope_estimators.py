@@ -1,4 +1,4 @@
-"""All fifteen OPE estimators on synthetic pages: seconds for 10⁶ logged pages (DESIGN §13).
+"""All fifteen OPE estimators on synthetic pages: seconds for 10⁶ logged pages.
 
     python benchmarks/ope_estimators.py [--pages 1000000] [--m 20] [--k 5] [--features 4]
                                         [--logger uniform|epsilon] [--metric reward]
@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from simshop_core.ope.data import Logger, SlateLog, Target
-from simshop_core.ope.estimators import estimate, estimate_all
+from simshop_lab.ope.data import Logger, SlateLog, Target
+from simshop_lab.ope.estimators import estimate, estimate_all
 
 
 def make(n: int, m: int, k: int, f: int, kind: str, rng: np.random.Generator):

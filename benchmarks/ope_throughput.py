@@ -4,7 +4,7 @@
 
 Writes (untimed) a log of a uniform-random logger with `simshop evaluate --log`'s machinery
 (every shopper type; the oracle's reference rows are in the log too and are skipped), then
-times `simshop_core.ope.run.run_ope` on it in stages: reading the logger's pages, the replay
+times `simshop_lab.ope.run.run_ope` on it in stages: reading the logger's pages, the replay
 with the target's arrays, features, page-level truth and support check, the visit-level truth
 (the target run online on the same shoppers), and the fifteen estimators (pooled, and per
 shopper type). Prints wall and CPU seconds per stage. Figures, not a test: the machine may be
@@ -21,12 +21,12 @@ from pathlib import Path
 
 from simshop_core.catalog import generate_catalog
 from simshop_core.evaluation import evaluate
-from simshop_core.ope.inputs import build_inputs
-from simshop_core.ope.replay import Replay, read_pages
-from simshop_core.ope.run import estimate_rows
-from simshop_core.ope.target import TargetPolicy
-from simshop_core.ope.truth import visit_truth
 from simshop_core.registry import get_registry
+from simshop_lab.ope.inputs import build_inputs
+from simshop_lab.ope.replay import Replay, read_pages
+from simshop_lab.ope.run import estimate_rows
+from simshop_lab.ope.target import TargetPolicy
+from simshop_lab.ope.truth import visit_truth
 
 #: Pages per visit of the random logger over every shopper type (measured: 102,800 pages in
 #: 15,000 visits), to size the log.

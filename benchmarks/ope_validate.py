@@ -21,10 +21,10 @@ from pathlib import Path
 
 from simshop_core.catalog import generate_catalog
 from simshop_core.evaluation import evaluate
-from simshop_core.ope.replay import read_pages
-from simshop_core.ope.run import run_ope
-from simshop_core.ope.validate import validate
 from simshop_core.registry import get_registry
+from simshop_lab.ope.replay import read_pages
+from simshop_lab.ope.run import run_ope
+from simshop_lab.ope.validate import validate
 
 
 def _f(value: float | None, digits: int = 3) -> str:

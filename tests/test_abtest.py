@@ -1,4 +1,4 @@
-"""A/B tests in simulation (DESIGN §14): assignment, the tests, mSPRT, power, calibration,
+"""A/B tests in simulation: assignment, the tests, mSPRT, power, calibration,
 `run_abtest` and `simshop abtest`."""
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ from scipy import stats
 
 from simshop_cli.main import cli
 from simshop_core import Recommender, User, hookimpl
-from simshop_core.abtest import run_abtest
-from simshop_core.abtest.assignment import assign, assignment_seed
-from simshop_core.abtest.calibration import curve_grid, outcome
-from simshop_core.abtest.metrics import ShopperValues, shopper_values
-from simshop_core.abtest.power import analytic_power, shoppers_needed
-from simshop_core.abtest.sequential import msprt
-from simshop_core.abtest.stats import (
+from simshop_core.blocks import Visits
+from simshop_lab.abtest import run_abtest
+from simshop_lab.abtest.assignment import assign, assignment_seed
+from simshop_lab.abtest.calibration import curve_grid, outcome
+from simshop_lab.abtest.metrics import ShopperValues, shopper_values
+from simshop_lab.abtest.power import analytic_power, shoppers_needed
+from simshop_lab.abtest.sequential import msprt
+from simshop_lab.abtest.stats import (
     clopper_pearson,
     compare,
     impression_z_pvalue,
     running,
     sample_ratio,
 )
-from simshop_core.blocks import Visits
 
 
 def values_of(
@@ -273,7 +273,7 @@ def test_aa_test_has_zero_true_effect_and_same_seed_same_numbers():
 
 
 def test_truth_is_the_arms_over_all_shoppers_and_the_estimate_their_assigned_halves():
-    from simshop_core.abtest import run as run_module
+    from simshop_lab.abtest import run as run_module
 
     setup = run_module._setup("random", "popularity", "cheap_seeker", None, None, 3)
     ((a, b),) = run_module._play_arms(setup, [11], 300, 1, None)
@@ -376,7 +376,7 @@ def test_cli_errors_are_one_line(args, message):
 
 def test_cli_metric_choices_are_cores():
     from simshop_cli.abtest_cmd import METRIC_CHOICES
-    from simshop_core.abtest import METRICS
+    from simshop_lab.abtest import METRICS
 
     assert METRIC_CHOICES == METRICS  # repeated so that `simshop --help` need not import core
 

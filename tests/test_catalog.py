@@ -1,4 +1,4 @@
-"""The catalog (DESIGN §4): reproducible generation, CSV/Parquet round trips, validation."""
+"""The catalog: reproducible generation, CSV/Parquet round trips, validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation on Dask (DESIGN §11): a real LocalCluster gives the numbers of one process.
+"""Evaluation on Dask: a real LocalCluster gives the numbers of one process.
 
 The tests that start their own cluster come first, before the module's shared one exists (two
 clusters at once on two cores slow both)."""
@@ -21,7 +21,7 @@ from conftest import as_from_a_terminal
 from simshop_cli.main import cli
 from simshop_core import Recommender, generate_catalog
 from simshop_core.evaluation import evaluate
-from simshop_core.sweep import sweep
+from simshop_lab.sweep import sweep
 
 pytestmark = pytest.mark.dask
 
@@ -117,7 +117,7 @@ def test_dask_is_imported_only_for_a_scheduler() -> None:
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from simshop_cli.main import cli\n"
-        "import simshop_core.sweep\n"
+        "import simshop_lab.sweep\n"
         "from simshop_core.evaluation import evaluate\n"
         "assert CliRunner().invoke(cli, ['list-plugins']).exit_code == 0\n"
         "evaluate('popularity', ['cheap_seeker'], episodes=5)\n"

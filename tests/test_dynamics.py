@@ -1,4 +1,4 @@
-"""Shopper dynamics (DESIGN §15, `simshop_core.dynamics`): each option moves the numbers the
+"""Shopper dynamics (`simshop_core.dynamics`, docs/dynamics.md): each option moves the numbers the
 way its formula says, all of them off is today's env number for number, and the same seed
 gives the same numbers. (The scalar env equals the engine with each one on:
 tests/test_population.py, ``DYNAMICS``.)"""

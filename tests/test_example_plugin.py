@@ -89,7 +89,7 @@ def test_the_example_is_packaged_as_an_outsider_would() -> None:
     assert meta["build-system"]["requires"] == ["setuptools>=70.1"]
     project = meta["project"]
     assert project["name"] == "simshop-example-plugin"
-    assert "simshop-core>=0.2,<0.3" in project["dependencies"]
+    assert "simshop-core>=0.3,<0.4" in project["dependencies"]
     assert project["entry-points"]["simshop"] == {
         "simshop-example-plugin": "simshop_example_plugin"
     }

@@ -193,3 +193,36 @@ def test_simshop_command_imports_no_heavy_dependency(tmp_path):
     assert {"simshop_cli", "simshop_core", "pluggy"} <= imported  # the profile is really there
     assert not set(HEAVY) & imported
     assert "pandas" not in imported
+
+
+def test_core_needs_neither_scipy_nor_the_lab(tmp_path):
+    # simshop-core is what a plugin pins: it lists no SciPy and no simshop-lab, and every one
+    # of its modules imports, and the propensity check runs, with both made unimportable.
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "simshop_core" / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = " ".join(meta["project"]["dependencies"])
+    for extra in meta["project"]["optional-dependencies"].values():
+        requirements += " " + " ".join(extra)
+    assert "scipy" not in requirements and "simshop-lab" not in requirements
+    # Nor does core or a plugin import the lab, even lazily inside a function.
+    for package in ("simshop_core", "simshop_users", "simshop_recommenders", "examples"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            assert "simshop_lab" not in path.read_text(encoding="utf-8"), path
+    code = textwrap.dedent(
+        """
+        import importlib, pkgutil, sys
+        sys.modules["scipy"] = sys.modules["simshop_lab"] = None  # import raises ImportError
+        import simshop_core
+        from simshop_core.testing import check_propensities
+        from simshop_recommenders.baselines import RandomRecommender
+        modules = [m.name for m in pkgutil.walk_packages(simshop_core.__path__, "simshop_core.")]
+        for name in modules:
+            importlib.import_module(name)
+        check_propensities(RandomRecommender, n=5, k=3, trials=2000)
+        print(len(modules))
+        """
+    )
+    result = run([sys.executable, "-c", code], clean_env(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 30  # the walk really saw the package

@@ -1,4 +1,4 @@
-"""Learning curves, regret against the oracle, --learner-batch and --plot (DESIGN §12)."""
+"""Learning curves, regret against the oracle, --learner-batch and --plot."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from simshop_core.env import ShopEnv
 from simshop_core.evaluation import CURVE_FIELDS, Oracle, cell_seeds, clustered_ci, evaluate
 from simshop_core.logs import read_log
 from simshop_core.propensity import uniform_propensities
-from simshop_core.sweep import sweep
+from simshop_lab.sweep import sweep
 
 USERS = ["cheap_seeker", "brand_lover"]
 

@@ -29,14 +29,14 @@ from simshop_core.logs import (
     read_log_arrays,
     read_log_metadata,
 )
-from simshop_core.ope import obd
-from simshop_core.ope.obp_export import (
+from simshop_core.recommender import Propensities
+from simshop_lab.data import obd
+from simshop_lab.data.obp_export import (
     load_obp_feedback,
     obp_feedback_from_log,
     save_obp_feedback,
     to_obp_slate_feedback,
 )
-from simshop_core.recommender import Propensities
 
 N_ITEMS = 4
 
@@ -149,7 +149,7 @@ def test_uniform_and_marginal_targets(tiny_log: Path) -> None:
 
 
 def test_estimators_read_the_obd_log(tiny_log: Path) -> None:
-    from simshop_core.ope.estimators import estimate
+    from simshop_lab.ope.estimators import estimate
 
     log = obd.obd_slate_log(tiny_log)
     target = obd.uniform_target(log, np.random.default_rng(0))

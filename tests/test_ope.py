@@ -16,13 +16,13 @@ from simshop_cli.main import cli
 from simshop_core import generate_catalog
 from simshop_core.evaluation import evaluate
 from simshop_core.logs import PageBuffer, read_log_metadata, read_log_table, write_part
-from simshop_core.ope.inputs import build_inputs
-from simshop_core.ope.replay import Replay, read_pages
-from simshop_core.ope.run import run_ope
-from simshop_core.ope.target import TargetPolicy
-from simshop_core.ope.truth import logged_metric, page_truth
-from simshop_core.ope.validate import validate
 from simshop_core.propensity import uniform_propensities
+from simshop_lab.ope.inputs import build_inputs
+from simshop_lab.ope.replay import Replay, read_pages
+from simshop_lab.ope.run import run_ope
+from simshop_lab.ope.target import TargetPolicy
+from simshop_lab.ope.truth import logged_metric, page_truth
+from simshop_lab.ope.validate import validate
 
 USERS = ["cheap_seeker", "value_optimizer"]  # utilities without noise: Monte Carlo is exact
 

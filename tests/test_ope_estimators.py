@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from simshop_core.ope import estimators as est
-from simshop_core.ope import intervals
-from simshop_core.ope.data import Logger, SlateLog, Target
-from simshop_core.ope.estimators import ESTIMATORS, applicable, estimate, estimate_all
-from simshop_core.ope.weights import pi_weights, position_weights, prefix_weights, slate_weights
+from simshop_lab.ope import estimators as est
+from simshop_lab.ope import intervals
+from simshop_lab.ope.data import Logger, SlateLog, Target
+from simshop_lab.ope.estimators import ESTIMATORS, applicable, estimate, estimate_all
+from simshop_lab.ope.weights import pi_weights, position_weights, prefix_weights, slate_weights
 
 PAGES_PER_SHOPPER = 3
 

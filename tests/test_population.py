@@ -1,4 +1,4 @@
-"""The population engine (DESIGN §11): the scalar env is its N = 1 case, number for number;
+"""The population engine: the scalar env is its N = 1 case, number for number;
 shoppers are the same whatever N and their neighbours; batch forms and fallbacks."""
 
 from __future__ import annotations

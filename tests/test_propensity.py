@@ -1,4 +1,4 @@
-"""Propensities (DESIGN §2): uniform, Plackett–Luce, the ε-mixture, random, ppo's sample mode
+"""Propensities: uniform, Plackett–Luce, the ε-mixture, random, ppo's sample mode
 and `check_propensities`, against brute-force enumeration and empirical frequencies."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Specs (``NAME[:PATH][:key=value]…``), their labels, parameter coercion, building, and
-``--env-option`` (DESIGN §2 "Parameters")."""
+``--env-option``."""
 
 from __future__ import annotations
 

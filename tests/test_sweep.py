@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from simshop_cli.main import cli
 from simshop_core import generate_catalog
 from simshop_core.evaluation import CURVE_FIELDS, evaluate
-from simshop_core.sweep import expand_spec, expand_specs, parse_seeds, sweep
+from simshop_lab.sweep import expand_spec, expand_specs, parse_seeds, sweep
 
 
 @pytest.fixture(scope="module")

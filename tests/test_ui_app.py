@@ -339,7 +339,7 @@ def test_typed_parameters_reach_the_session(app):
     assert isinstance(session.recommender, EpsilonMixture)
     assert session.recommender.epsilon == 0.2
     assert type(session.recommender.base).name == "popularity"
-    # The header names both by their labels (DESIGN §2: the spec, parameters sorted).
+    # The header names both by their labels (the spec's label, parameters sorted).
     header = app.tabs[0].get("markdown")[0].value
     label = "cheap_seeker:click_threshold=0.6:pivot=30"
     assert cards.escape(label) in header

@@ -1,4 +1,4 @@
-"""The six built-in shopper models (DESIGN §5): formulas, defaults, reactions, registration."""
+"""The six built-in shopper models: formulas, defaults, reactions, registration."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from simshop_users import (
     ValueOptimizer,
 )
 
-# name, click threshold, buy threshold: the prototype's (DESIGN §5 table).
+# name, click threshold, buy threshold: the prototype's.
 TABLE = {
     CheapSeeker: ("cheap_seeker", 0.72, 0.85),
     BrandLover: ("brand_lover", 0.30, 0.50),

@@ -15,7 +15,7 @@ import numpy as np
 
 from simshop_core import Feedback, Items, Reaction, Recommender, User, hookimpl
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 class ImpulseBuyer(User):
@@ -90,7 +90,7 @@ class CheapestFirst(Recommender):
     description = "Recommends the k cheapest candidates"
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
-        # The env's observation: one price per candidate (DESIGN §3).
+        # The env's observation: one price per candidate.
         price = np.asarray(observation["candidates"]["price"])
         # A stable sort makes the slate deterministic when prices tie.
         return np.argsort(price, kind="stable")[:k].astype(np.int64)

@@ -1,3 +1,3 @@
 """The simshop command line (Click + rich)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

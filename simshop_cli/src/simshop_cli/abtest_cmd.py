@@ -1,4 +1,4 @@
-"""``simshop abtest A B``: an A/B test of two recommenders in simulation (DESIGN §14)."""
+"""``simshop abtest A B``: an A/B test of two recommenders in simulation."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from simshop_cli.progress import progress_bar
 from simshop_cli.results import PLOT_SUFFIXES, RESULT_SUFFIXES
 
 if TYPE_CHECKING:
-    from simshop_core.abtest import ABResult
+    from simshop_lab.abtest import ABResult
 
-METRIC_CHOICES = ("reward", "ctr", "btr", "buys", "conversion")  # simshop_core.abtest.METRICS
+METRIC_CHOICES = ("reward", "ctr", "btr", "buys", "conversion")  # simshop_lab.abtest.METRICS
 
 
 @click.command()
@@ -139,9 +139,9 @@ def abtest(
     z for conversion), and a sample-ratio-mismatch check.
     """
     from simshop_cli.registry import load_registry
-    from simshop_core.abtest import run_abtest
     from simshop_core.catalog import load_catalog
     from simshop_core.files import check_results_path
+    from simshop_lab.abtest import run_abtest
 
     if output is not None:
         check_results_path(output)  # before the run: a bad path must not cost one

@@ -2,7 +2,7 @@
 
 ``obd`` downloads the Open Bandit Dataset's small sample (inside the ``obp`` sdist; CC BY 4.0)
 into a cache once and writes each policy's rows as a SimShop log folder
-(`simshop_core.ope.obd` says how a row maps to a page). ``export-obp`` writes a log's pages
+(`simshop_lab.data.obd` says how a row maps to a page). ``export-obp`` writes a log's pages
 of one logging recommender as Open Bandit Pipeline's slate bandit feedback (.npz). Heavy
 imports happen inside the commands.
 """
@@ -57,7 +57,7 @@ def obd(cache_dir: Path | None, output: Path, policy: str) -> None:
     Saito et al. 2021): cite it when you use it.
     """
     from simshop_core.logs import check_log_target
-    from simshop_core.ope.obd import OBD_POLICIES, convert_obd, default_cache_dir, fetch_obd
+    from simshop_lab.data.obd import OBD_POLICIES, convert_obd, default_cache_dir, fetch_obd
 
     policies = OBD_POLICIES if policy == "both" else (policy,)
     for name in policies:  # a bad output folder is an error before any download
@@ -76,7 +76,11 @@ def obd(cache_dir: Path | None, output: Path, policy: str) -> None:
 
 @data.command("export-obp")
 @click.option(
-    "--log", "log_dir", type=_DIR, required=True, help="The log folder to export (DESIGN §10)."
+    "--log",
+    "log_dir",
+    type=_DIR,
+    required=True,
+    help="The log folder to export (from simshop evaluate --log).",
 )
 @click.option(
     "--output",
@@ -101,11 +105,11 @@ def obd(cache_dir: Path | None, output: Path, policy: str) -> None:
 def export_obp(log_dir: Path, output: Path, logger: str | None, metric: str) -> None:
     """Write a log as Open Bandit Pipeline's slate bandit feedback (.npz).
 
-    Load it with simshop_core.ope.obp_export.load_obp_feedback (or numpy.load) and pass
+    Load it with simshop_lab.data.obp_export.load_obp_feedback (or numpy.load) and pass
     its slate_id, action, reward, position, pscore, pscore_item_position and pscore_cascade
     to OBP's SlateStandardIPS / SlateIndependentIPS / SlateRewardInteractionIPS.
     """
-    from simshop_core.ope.obp_export import obp_feedback_from_log, save_obp_feedback
+    from simshop_lab.data.obp_export import obp_feedback_from_log, save_obp_feedback
 
     feedback = obp_feedback_from_log(log_dir, logger, metric)
     save_obp_feedback(feedback, output)

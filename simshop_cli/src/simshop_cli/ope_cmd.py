@@ -1,5 +1,5 @@
 """``simshop ope``: off-policy estimates of a target recommender from a per-page log, beside
-the simulator's truth (DESIGN §13)."""
+the simulator's truth."""
 
 from __future__ import annotations
 
@@ -113,14 +113,14 @@ def ope(
     from simshop_cli.console import warn
     from simshop_cli.registry import load_registry
     from simshop_core.files import check_results_path
-    from simshop_core.ope.run import check_estimators, run_ope
+    from simshop_lab.ope.run import check_estimators, run_ope
 
     load_registry()
     if output is not None:
         check_results_path(output)  # before any work
     names = check_estimators(estimators)
     if repeats is not None:
-        from simshop_core.ope.validate import check_simulated
+        from simshop_lab.ope.validate import check_simulated
 
         check_simulated(log_dir)  # before any work
     result = run_ope(
@@ -142,8 +142,8 @@ def ope(
         warn(note)
     if repeats is not None:
         from simshop_cli.progress import progress_bar
-        from simshop_core.ope.replay import read_pages
-        from simshop_core.ope.validate import validate
+        from simshop_lab.ope.replay import read_pages
+        from simshop_lab.ope.validate import validate
 
         pages = read_pages(log_dir, logger)
         with progress_bar("Validating", total=repeats) as advance:

@@ -115,7 +115,7 @@ def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
-#: ``--learner-batch N``: the shoppers a learner serves at once (DESIGN §12).
+#: ``--learner-batch N``: the shoppers a learner serves at once.
 learner_batch_option = click.option(
     "--learner-batch",
     "learner_batch",

@@ -21,7 +21,7 @@ from simshop_cli.options import (
 )
 
 if TYPE_CHECKING:
-    from simshop_core.sweep import SweepResult
+    from simshop_lab.sweep import SweepResult
 
 SWEEP_SUFFIXES = (".parquet", ".csv", ".json")
 
@@ -106,8 +106,8 @@ def sweep(
     from simshop_cli.registry import load_registry
     from simshop_core.catalog import load_catalog
     from simshop_core.evaluation import recommender_specs, user_specs
-    from simshop_core.sweep import expand_specs, parse_seeds
-    from simshop_core.sweep import sweep as run_sweep
+    from simshop_lab.sweep import expand_specs, parse_seeds
+    from simshop_lab.sweep import sweep as run_sweep
 
     load_registry()  # plugin load errors: one warning line each
     try:

@@ -31,7 +31,7 @@ from simshop_core.registry import (
 from simshop_core.training import MissingDependencyError, Trainable, TrainResult
 from simshop_core.user import Reaction, User
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 ENV_ID = "simshop/Shop-v1"
 

@@ -59,7 +59,7 @@ from simshop_core.scheduler import (
 )
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
-from simshop_core.student_t import t_quantile
+from simshop_core.stats import t_quantile
 from simshop_core.user import User
 
 RANDOM = "random"
@@ -837,7 +837,7 @@ def package_versions() -> dict[str, str]:
     """Versions of the installed SimShop distributions (and numpy, gymnasium)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ("simshop-core", "simshop-users", "simshop-recommenders", "simshop-cli")
+    names = ("simshop-core", "simshop-users", "simshop-recommenders", "simshop-lab", "simshop-cli")
     found = {}
     for name in (*names, "numpy", "gymnasium"):
         try:

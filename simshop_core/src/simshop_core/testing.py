@@ -30,6 +30,7 @@ from simshop_core.items import Items
 from simshop_core.plugins import PluginRuntimeError
 from simshop_core.recommender import Feedback, Recommender
 from simshop_core.registry import Kind, _check_class
+from simshop_core.stats import binomial_at_least, binomial_cdf, chi_square_sf
 from simshop_core.user import Reaction, User, has_batch_form
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def check_user(
     n: int = 50,
     pages: int = 5,
 ) -> User:
-    """Check a shopper model against the contract (DESIGN §2) and return the instance checked.
+    """Check a shopper model against the plugin contract and return the instance checked.
 
     The class has a snake_case ``name`` and a one-line ``description`` and builds with no
     arguments; ``utility`` gives one float in [0, 1] per item, the same numbers bit for bit
@@ -258,7 +259,7 @@ def check_recommender(
     ks: Sequence[int] = (1, 2, 5, 10),
     slate_size: int = 5,
 ) -> Recommender:
-    """Check a recommender against the contract (DESIGN §2) and return the instance checked.
+    """Check a recommender against the plugin contract and return the instance checked.
 
     The class has a snake_case ``name`` and builds with no arguments; on observations from a
     real `ShopEnv` (built from the recommender's ``env_options`` if it has them) ``recommend``
@@ -496,7 +497,7 @@ def check_propensities(
     seed: int = 0,
     trials: int = 20_000,
 ) -> Recommender:
-    """Check a stochastic recommender's propensities (DESIGN §2) and return the instance checked.
+    """Check a stochastic recommender's propensities and return the instance checked.
 
     On two observations of a real `ShopEnv` with ``n`` candidates and slates of ``k``, after
     ``reset`` and ``recommend``, `propensities` is asked about every ordered slate of ``k`` out
@@ -685,10 +686,9 @@ def _binomial_outliers(
 ) -> np.ndarray:
     """Where ``counts`` out of ``trials`` is implausible for every probability in [low, high]:
     exact binomial tails (normal bounds fail for rare slates)."""
-    from scipy.special import bdtr, bdtrc
-
-    too_few = bdtr(counts, trials, np.clip(low, 0, 1))  # P(X <= count | low)
-    too_many = bdtrc(counts - 1, trials, np.clip(high, 0, 1))  # P(X >= count | high)
+    too_few = np.frompyfunc(binomial_cdf, 3, 1)(counts, trials, np.clip(low, 0, 1)).astype(float)
+    too_many = np.frompyfunc(binomial_at_least, 3, 1)(counts, trials, np.clip(high, 0, 1))
+    too_many = too_many.astype(float)
     return np.flatnonzero(np.minimum(too_few, too_many) < _ALPHA)
 
 
@@ -698,8 +698,6 @@ def _chi_square(
     """Pearson's chi-square of counts against expected counts, the rare cells (expected < 5)
     pooled into one; ``extra`` adds a Monte Carlo variance (in counts²) to a cell's own.
     Returns (statistic, degrees of freedom, p-value)."""
-    from scipy.special import chdtrc  # the chi-square survival function
-
     extra = np.zeros_like(expected) if extra is None else extra
     rare = expected < 5
     observed = np.append(counts[~rare], counts[rare].sum())
@@ -710,7 +708,7 @@ def _chi_square(
         return 0.0, 0, 1.0
     statistic = float(((observed[keep] - predicted[keep]) ** 2 / variance[keep]).sum())
     df = int(keep.sum()) - 1
-    return statistic, df, float(chdtrc(df, statistic))
+    return statistic, df, chi_square_sf(statistic, df)
 
 
 def _check_slate_frequencies(

@@ -1,4 +1,4 @@
-"""The training contract (DESIGN §2): what `simshop train` and the app call, for any trainable
+"""The training contract: what `simshop train` and the app call, for any trainable
 recommender, without importing the package that provides it.
 
 A trainable recommender subclasses `Trainable`: it names the optional dependencies it needs

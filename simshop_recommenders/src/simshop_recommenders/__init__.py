@@ -2,6 +2,6 @@
 
 from simshop_recommenders.baselines import PopularityRecommender, RandomRecommender
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["PopularityRecommender", "RandomRecommender", "__version__"]

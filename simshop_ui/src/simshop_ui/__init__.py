@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: The Streamlit script (run it, don't import it).
 APP_PATH = Path(__file__).with_name("app.py")

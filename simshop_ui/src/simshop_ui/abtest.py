@@ -1,7 +1,7 @@
 """The A/B page: two recommenders, the running difference and its confidence sequence.
 
 `abtest_view` lays out the page (app.py calls it in its own tab); the numbers are
-`simshop_core.abtest.run_abtest`'s own, so they equal what ``simshop abtest`` prints for
+`simshop_lab.abtest.run_abtest`'s own, so they equal what ``simshop abtest`` prints for
 the same choices (the page shows that command).
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from simshop_core.abtest import METRICS, ABResult, run_abtest
 from simshop_core.bounds import MAX_EPISODES, SEED_MAX
 from simshop_core.catalog import Catalog
 from simshop_core.registry import Registry
+from simshop_lab.abtest import METRICS, ABResult, run_abtest
 from simshop_ui import cards, choices
 
-#: The table's columns, in order (names as in `simshop_core.abtest.MetricResult`).
+#: The table's columns, in order (names as in `simshop_lab.abtest.MetricResult`).
 TABLE_COLUMNS = (
     "metric",
     "test",

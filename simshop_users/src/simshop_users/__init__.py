@@ -7,7 +7,7 @@ from simshop_users.freshness_looker import FreshnessLooker
 from simshop_users.random_chooser import RandomChooser
 from simshop_users.value_optimizer import ValueOptimizer
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "BrandLover",

@@ -1,5 +1,5 @@
 """The target recommender, and the logging one, on replayed pages: slates, propensities and
-marginals as arrays (`simshop_core.ope.data.Target`, `Logger`).
+marginals as arrays (`simshop_lab.ope.data.Target`, `Logger`).
 
 A target spec is any registered recommender spec (``popularity``, ``random``,
 ``popularity:explore=0.1``, ``ppo:models/a.zip``…). Its kind decides how its numbers are
@@ -27,13 +27,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from simshop_core.ope.data import Logger
 from simshop_core.propensity import EpsilonMixture
 from simshop_core.recommender import Recommender, observation_row
 from simshop_core.registry import make_recommender
 from simshop_core.rollout import recommend_batch
 from simshop_core.spaces import sample_slates
 from simshop_core.specs import label as spec_label
+from simshop_lab.ope.data import Logger
 
 Kind = Literal["deterministic", "uniform", "epsilon", "other"]
 #: Slates drawn per page from a stochastic target.

@@ -1,4 +1,4 @@
-"""The fifteen off-policy estimators of DESIGN §13, vectorised over logged pages.
+"""The fifteen off-policy estimators (docs/ope.md), vectorised over logged pages.
 
 Notation: page i shows the ordered slate s_i (k positions) from m candidates; w_i is the
 whole-slate weight π_e(s_i)/π_b(s_i), W_ip the item–position weight, w_i,0:p the prefix
@@ -40,10 +40,10 @@ from typing import Literal
 
 import numpy as np
 
-from simshop_core.ope.data import Metric, SlateLog, Target
-from simshop_core.ope.intervals import Estimate, Parts, cluster_index, summarise
-from simshop_core.ope.reward_model import Summaries, fit_predict
-from simshop_core.ope.weights import (
+from simshop_lab.ope.data import Metric, SlateLog, Target
+from simshop_lab.ope.intervals import Estimate, Parts, cluster_index, summarise
+from simshop_lab.ope.reward_model import Summaries, fit_predict
+from simshop_lab.ope.weights import (
     deterministic_slate,
     pi_weights,
     position_weights,
@@ -307,15 +307,6 @@ class Estimator:
     self_normalised: bool
     parts: Callable[[Context], Parts]
 
-    @property
-    def slate_level(self) -> bool:
-        """True for the page-level estimators (the whole slate as one action)."""
-        return self.level == "page"
-
-    @property
-    def position_level(self) -> bool:
-        return self.level == "position"
-
 
 _PLUG = " For reward: r_p = (ctr·click+btr·buy)/k weighted, the remainder by the ridge plug-in."
 ESTIMATORS: dict[str, Estimator] = {
@@ -448,7 +439,7 @@ ESTIMATORS: dict[str, Estimator] = {
 
 
 def applicable(log: SlateLog) -> list[str]:
-    """The estimators this log supports, in DESIGN order: all but pi/snpi when the logger's
+    """The estimators this log supports, in `ESTIMATORS`' order: all but pi/snpi when the logger's
     Γ is unknown (Logger kind "other") or singular (an epsilon logger with ε = 0)."""
     logger = log.logger
     if logger.kind == "other" or (logger.kind == "epsilon" and not 0.0 < logger.epsilon <= 1.0):
@@ -503,7 +494,7 @@ def estimate_all(
     bootstrap: int = 1000,
     rng: np.random.Generator | None = None,
 ) -> list[Estimate]:
-    """Several estimators (all fifteen by default, in DESIGN order) sharing their weights and
+    """Several estimators (all fifteen by default, in `ESTIMATORS`' order) sharing their weights and
     reward model. pi/snpi under a Logger of kind "other" raise ValueError."""
     names = list(ESTIMATORS) if names is None else list(names)
     for name in names:

@@ -1,4 +1,4 @@
-"""The per-shopper numbers an A/B test compares (DESIGN §14), from `blocks.Visits`.
+"""The per-shopper numbers an A/B test compares, from `blocks.Visits`.
 
 Shoppers are the units: one value per shopper, summed over that shopper's visits.
 

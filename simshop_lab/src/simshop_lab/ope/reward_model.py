@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simshop_core.ope.data import SlateLog, Target
+from simshop_lab.ope.data import SlateLog, Target
 
 #: The ridge penalty on standardised features (the intercept is not penalised).
 RIDGE_PENALTY = 1.0

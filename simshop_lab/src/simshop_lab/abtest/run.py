@@ -34,26 +34,6 @@ from typing import Any
 import numpy as np
 
 from simshop_core import blocks
-from simshop_core.abtest.assignment import assign, check_split
-from simshop_core.abtest.calibration import (
-    PEEK_EVERY,
-    Calibration,
-    Outcome,
-    curve_grid,
-    outcome,
-    summarise,
-)
-from simshop_core.abtest.metrics import METRICS, ShopperValues, check_metric, shopper_values
-from simshop_core.abtest.power import PowerPlan, analytic_power, plan_power
-from simshop_core.abtest.sequential import Sequential, default_tau, msprt
-from simshop_core.abtest.stats import (
-    Comparison,
-    Running,
-    SampleRatio,
-    compare,
-    running,
-    sample_ratio,
-)
 from simshop_core.blocks import Visits, block_count, block_quotas, block_rng, play_block
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed, real_problem
 from simshop_core.catalog import Catalog, load_catalog
@@ -71,6 +51,26 @@ from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_lab.abtest.assignment import assign, check_split
+from simshop_lab.abtest.calibration import (
+    PEEK_EVERY,
+    Calibration,
+    Outcome,
+    curve_grid,
+    outcome,
+    summarise,
+)
+from simshop_lab.abtest.metrics import METRICS, ShopperValues, check_metric, shopper_values
+from simshop_lab.abtest.power import PowerPlan, analytic_power, plan_power
+from simshop_lab.abtest.sequential import Sequential, default_tau, msprt
+from simshop_lab.abtest.stats import (
+    Comparison,
+    Running,
+    SampleRatio,
+    compare,
+    running,
+    sample_ratio,
+)
 
 __all__ = ["OUTPUT_FORMATS", "ABResult", "MetricResult", "run_abtest"]
 
@@ -105,10 +105,6 @@ class MetricResult:
     true_b: float
     true_difference: float
     detectable_effect: float  # the difference this test finds with 80% power (at α)
-
-    @property
-    def covers_truth(self) -> bool:
-        return bool(self.ci_low <= self.true_difference <= self.ci_high)
 
 
 @dataclass

@@ -25,9 +25,9 @@ import numpy as np
 
 from simshop_core.blocks import BLOCK_SHOPPERS, Visits, block_rng, play_block, play_learner
 from simshop_core.evaluation import cell_seeds, is_learner
-from simshop_core.ope.data import Metric
 from simshop_core.population import Population
 from simshop_core.reward import RewardWeights
+from simshop_lab.ope.data import Metric
 
 METRICS: tuple[str, ...] = ("reward", "clicks", "buys")
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simshop_core.ope.data import Logger, SlateLog, Target
+from simshop_lab.ope.data import Logger, SlateLog, Target
 
 
 def _ratio(target_log_prob: np.ndarray, logger_log_prob: np.ndarray, what: str) -> np.ndarray:

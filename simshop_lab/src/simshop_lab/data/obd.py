@@ -1,4 +1,4 @@
-"""The Open Bandit Dataset's small sample as SimShop logs (DESIGN §10), for `simshop ope`.
+"""The Open Bandit Dataset's small sample as SimShop logs, for `simshop ope`.
 
 The Open Bandit Dataset (Saito et al., NeurIPS 2021 Datasets and Benchmarks; ZOZO, Inc.,
 CC BY 4.0) holds real fashion e-commerce logs from ZOZOTOWN: three items are recommended in a
@@ -57,9 +57,9 @@ from simshop_core.logs import (
     read_log_arrays,
     read_log_metadata,
 )
-from simshop_core.ope.data import Logger, SlateLog, Target
 from simshop_core.recommender import Propensities
 from simshop_core.reward import RewardWeights
+from simshop_lab.ope.data import Logger, SlateLog, Target
 
 if TYPE_CHECKING:
     import pandas as pd

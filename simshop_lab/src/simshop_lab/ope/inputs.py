@@ -1,7 +1,7 @@
 """From logged pages to what the estimators read (`SlateLog`, `Target`) and to the truths.
 
-`build_inputs` replays a simulator log (`simshop_core.ope.replay`) once and, page by page,
-asks the target for its slates and propensities (`simshop_core.ope.target`), the logger for
+`build_inputs` replays a simulator log (`simshop_lab.ope.replay`) once and, page by page,
+asks the target for its slates and propensities (`simshop_lab.ope.target`), the logger for
 its ε-mixture base slate and its chance of the target's slates (`support`), the population
 for the candidates' features and the page-level truth (`truth.page_truth`); then, per
 shopper type, the target is played online for the visit-level truth. A log without a
@@ -20,19 +20,19 @@ from typing import Any
 import numpy as np
 
 from simshop_core.catalog import Catalog
-from simshop_core.ope.data import Logger, Metric, SlateLog, Target
-from simshop_core.ope.replay import FEATURES, LoggedPages, Replay, item_features
-from simshop_core.ope.support import Support, SupportCounter
-from simshop_core.ope.target import (
+from simshop_core.reward import RewardWeights
+from simshop_core.spaces import sample_slates
+from simshop_lab.ope.data import Logger, Metric, SlateLog, Target
+from simshop_lab.ope.replay import FEATURES, LoggedPages, Replay, item_features
+from simshop_lab.ope.support import Support, SupportCounter
+from simshop_lab.ope.target import (
     DEFAULT_SAMPLES,
     LoggerPolicy,
     TargetPolicy,
     _uniform_prefix,
     policy_kind,
 )
-from simshop_core.ope.truth import VisitTruth, page_truth, visit_truth
-from simshop_core.reward import RewardWeights
-from simshop_core.spaces import sample_slates
+from simshop_lab.ope.truth import VisitTruth, page_truth, visit_truth
 
 
 @dataclass

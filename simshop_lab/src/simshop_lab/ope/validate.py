@@ -3,7 +3,7 @@
 R fresh logs are drawn: the logging recommender re-run, on the engine and in memory, on the
 same shopper types, shoppers and visits per shopper and the same env options, with a fresh
 master seed each (the r-th drawn from ``--seed``). Each log goes through the same pipeline
-as a log read from disk (`simshop_core.ope.inputs.build_inputs`: replay, target, page-level
+as a log read from disk (`simshop_lab.ope.inputs.build_inputs`: replay, target, page-level
 truth); each estimator's pooled estimate is compared with that log's page-level truth:
 
 - ``bias``: mean of (estimate − truth), with ``bias_se`` its standard error over the R logs
@@ -29,16 +29,16 @@ from simshop_core.catalog import Catalog
 from simshop_core.env import ShopEnv
 from simshop_core.evaluation import cell_seeds, is_learner
 from simshop_core.logs import PageBuffer
-from simshop_core.ope.inputs import build_inputs
-from simshop_core.ope.replay import LoggedPages, Replay, pages_from_table
-from simshop_core.ope.run import ALL, estimate_rows
-from simshop_core.ope.target import DEFAULT_SAMPLES, policy_kind
 from simshop_core.population import Population
 from simshop_core.propensity import uniform_propensities
 from simshop_core.recommender import Recommender
 from simshop_core.registry import make_recommender
 from simshop_core.rollout import play_pages
 from simshop_core.streams import Purpose, seeds, shopper_keys
+from simshop_lab.ope.inputs import build_inputs
+from simshop_lab.ope.replay import LoggedPages, Replay, pages_from_table
+from simshop_lab.ope.run import ALL, estimate_rows
+from simshop_lab.ope.target import DEFAULT_SAMPLES, policy_kind
 
 #: The columns of a validation row.
 VALIDATION_COLUMNS = (
@@ -166,7 +166,7 @@ def validate(
     """Per estimator: bias, RMSE, relative error and CI coverage against the page-level
     truth over ``repeats`` fresh logs. Also returns the raw (R, estimators) arrays
     ``estimate``, ``ci_low``, ``ci_high`` and ``truth`` (R,)."""
-    from simshop_core.ope.replay import read_pages
+    from simshop_lab.ope.replay import read_pages
 
     repeats = check_int("validate", repeats, 2, 100_000)
     seed = check_seed(seed)

@@ -1,7 +1,7 @@
 """A log's pages back on the simulator: one logging recommender's rows, and the page states
 they were shown on.
 
-`read_pages` picks the logging recommender's rows out of a log folder (DESIGN §10) — by
+`read_pages` picks the logging recommender's rows out of a log folder — by
 default the only recommender in the log with propensities; reference rows without them (the
 oracle) are ignored. `Replay` rebuilds every logged page's state: each shopper type's cell
 gets the env the log was written with (the metadata's env options and catalog) and the cell's
@@ -156,7 +156,7 @@ def _choose_logger(recommender: np.ndarray, has: np.ndarray, logger: str | None,
 def pages_from_table(
     table: pa.Table, metadata: dict[str, Any], logger: str | None = None, where: str = "the log"
 ) -> LoggedPages:
-    """`read_pages` on a table of log rows already in memory (`simshop_core.ope.validate`
+    """`read_pages` on a table of log rows already in memory (`simshop_lab.ope.validate`
     draws fresh logs without writing them)."""
     recommender = table.column("recommender").to_numpy(zero_copy_only=False)
     has = table.column("slate_log_prob").is_valid().to_numpy(zero_copy_only=False)

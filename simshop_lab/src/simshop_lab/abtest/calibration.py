@@ -9,7 +9,7 @@ two ways of looking early are counted on the same replicates:
   shoppers, stopping at the first p < α (what a dashboard watcher does; it inflates the
   false-positive rate well above α);
 - **mSPRT under continuous peeking**: the always-valid p-value checked after every shopper
-  (`simshop_core.abtest.sequential`), whose false-positive rate stays ≤ α.
+  (`simshop_lab.abtest.sequential`), whose false-positive rate stays ≤ α.
 
 The simulated power curve is the fixed-horizon test's rejection rate on the first n shoppers
 of every replicate, for a grid of n.
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simshop_core.abtest.sequential import msprt
-from simshop_core.abtest.stats import Running, clopper_pearson
+from simshop_lab.abtest.sequential import msprt
+from simshop_lab.abtest.stats import Running, clopper_pearson
 
 __all__ = ["Calibration", "CurvePoint", "Outcome", "Rate", "curve_grid", "outcome", "summarise"]
 

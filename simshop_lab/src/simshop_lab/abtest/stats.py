@@ -1,4 +1,4 @@
-"""The tests of an A/B comparison, with shoppers as the units (DESIGN §14).
+"""The tests of an A/B comparison, with shoppers as the units.
 
 - **Welch t** on per-shopper values (``reward``, ``buys``): the difference of the arms'
   means, its variance ``s²_A/n_A + s²_B/n_B`` and the Welch–Satterthwaite degrees of freedom.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from simshop_core.abtest.metrics import RATIO_METRICS, ShopperValues, check_metric
+from simshop_lab.abtest.metrics import RATIO_METRICS, ShopperValues, check_metric
 
 __all__ = [
     "MIN_PER_ARM",

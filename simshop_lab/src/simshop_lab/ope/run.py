@@ -1,4 +1,4 @@
-"""`run_ope`: every estimator on a log, beside the simulator's truth (DESIGN §13).
+"""`run_ope`: every estimator on a log, beside the simulator's truth.
 
 One pooled row per estimator (``shopper_type`` "all") and one per shopper type, each with the
 estimate, its 95% CI, the effective sample size and the largest weight, the page-level and
@@ -21,12 +21,12 @@ import numpy as np
 from simshop_core.bounds import check_int, check_seed
 from simshop_core.catalog import Catalog
 from simshop_core.files import atomic_write_text, check_results_path
-from simshop_core.ope.data import SlateLog, Target
-from simshop_core.ope.inputs import OPEInputs, build_inputs
-from simshop_core.ope.replay import read_pages
-from simshop_core.ope.support import Support
-from simshop_core.ope.target import DEFAULT_SAMPLES
-from simshop_core.ope.truth import check_metric
+from simshop_lab.ope.data import SlateLog, Target
+from simshop_lab.ope.inputs import OPEInputs, build_inputs
+from simshop_lab.ope.replay import read_pages
+from simshop_lab.ope.support import Support
+from simshop_lab.ope.target import DEFAULT_SAMPLES
+from simshop_lab.ope.truth import check_metric
 
 ALL = "all"
 CIS = ("analytic", "bootstrap")
@@ -54,7 +54,7 @@ MODEL_BASED = frozenset({"dm", "dr", "switch_dr", "dr_os", "cascade_dr"})
 
 def estimator_names() -> list[str]:
     """The registered estimators, in their registry's order."""
-    from simshop_core.ope.estimators import ESTIMATORS
+    from simshop_lab.ope.estimators import ESTIMATORS
 
     return list(ESTIMATORS)
 
@@ -156,7 +156,7 @@ def _estimates(
 ) -> dict[str, Any]:
     """name -> `Estimate`, or the ValueError with which the estimator refused: all of them
     sharing their weights and reward model, or — when one refuses — one at a time."""
-    from simshop_core.ope.estimators import estimate, estimate_all
+    from simshop_lab.ope.estimators import estimate, estimate_all
 
     state = rng.bit_generator.state
     try:
@@ -185,7 +185,7 @@ def estimate_rows(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The rows for every estimator, pooled and (``by_type``) per shopper type; and a note
     per estimator that refused (when all were asked for by default; else its error)."""
-    from simshop_core.ope.estimators import ESTIMATORS
+    from simshop_lab.ope.estimators import ESTIMATORS
 
     explicit = estimators is not None
     names = estimators if estimators is not None else list(ESTIMATORS)
@@ -200,7 +200,7 @@ def estimate_rows(
     notes: list[str] = []
     refused: set[str] = set()
     if not explicit:
-        from simshop_core.ope.estimators import applicable
+        from simshop_lab.ope.estimators import applicable
 
         usable_here = set(applicable(log))
         refused = {name for name in names if name not in usable_here}

@@ -1,4 +1,4 @@
-"""Which arm a shopper sees: a seeded hash of the shopper id (DESIGN §14).
+"""Which arm a shopper sees: a seeded hash of the shopper id.
 
 A shopper's arm is a pure function of the assignment seed and the shopper's index — the same
 SplitMix64 keying as the shoppers' random streams (`simshop_core.streams.shopper_keys`), on a

@@ -128,9 +128,9 @@ def obp_feedback_from_log(
     metadata = read_log_metadata(directory)
     action_context = None
     if metadata.get("source") == "obd":
-        from simshop_core.ope.obd import obd_item_features
+        from simshop_lab.data.obd import obd_item_features
 
-        positions = arrays["page"][:, None] - 1  # the OBD position, see simshop_core.ope.obd
+        positions = arrays["page"][:, None] - 1  # the OBD position, see simshop_lab.data.obd
         action_context = obd_item_features(metadata)
     feedback = to_obp_slate_feedback(arrays, metric, positions, action_context)
     if metadata.get("source") == "obd":

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simshop_core.abtest.stats import Running
+from simshop_lab.abtest.stats import Running
 
 __all__ = ["BURN_IN", "MIN_SEQUENTIAL", "Sequential", "default_tau", "msprt"]
 

@@ -1,4 +1,4 @@
-"""A/B tests in simulation (DESIGN §14): `run_abtest` and the pieces it is made of.
+"""A/B tests in simulation (docs/abtest.md): `run_abtest` and the pieces it is made of.
 
 - `assignment`: a seeded hash of the shopper id picks the arm;
 - `metrics`: per-shopper values from the played visits;
@@ -9,7 +9,7 @@
 - `run`: the orchestration.
 """
 
-from simshop_core.abtest.metrics import METRICS
-from simshop_core.abtest.run import ABResult, MetricResult, run_abtest
+from simshop_lab.abtest.metrics import METRICS
+from simshop_lab.abtest.run import ABResult, MetricResult, run_abtest
 
 __all__ = ["METRICS", "ABResult", "MetricResult", "run_abtest"]

@@ -2,7 +2,7 @@
 
 Both are plain NumPy arrays, one row per logged page (N pages, k slate positions, m
 candidates on every page), so every estimator is vectorised over pages and knows nothing of
-Parquet, the simulator or plugins. `simshop_core.ope.replay` builds them from a log folder.
+Parquet, the simulator or plugins. `simshop_lab.ope.replay` builds them from a log folder.
 """
 
 from __future__ import annotations

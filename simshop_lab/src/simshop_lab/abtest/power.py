@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from simshop_core.abtest.stats import Running
+from simshop_lab.abtest.stats import Running
 
 __all__ = ["PowerPlan", "analytic_power", "plan_power", "shoppers_needed"]
 

@@ -1,1 +1,0 @@
-"""Off-policy evaluation against the simulator's truth (DESIGN §13)."""

@@ -1,0 +1,1 @@
+"""Off-policy evaluation against the simulator's truth (docs/ope.md)."""
