@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from simshop_core.logs import read_log_arrays
+from simshop_core.stats import normal_quantile
 from simshop_lab.data.obd import (
     convert_obd,
     csv_paths,
@@ -50,7 +51,7 @@ from simshop_lab.data.obd import (
 from simshop_lab.ope.data import SlateLog, Target
 from simshop_lab.ope.estimators import ESTIMATORS, estimate
 
-Z_95 = 1.959963984540054
+Z_95 = normal_quantile(0.975)
 
 
 def on_policy(log: SlateLog) -> tuple[float, float]:

@@ -86,3 +86,10 @@ def test_chi_square_sf_matches_scipy() -> None:
     assert chi_square_sf(-1.0, 3) == 1.0
     with pytest.raises(ValueError):
         chi_square_sf(1.0, 0)
+
+
+def test_t_quantiles_large_df_is_the_scalar_expansion_bit_for_bit() -> None:
+    # The array path sums the Cornish–Fisher expansion itself; it must be t_quantile's number.
+    df = np.exp(np.random.default_rng(1).uniform(np.log(1000), 30, 20_000))
+    for p in (0.6, 0.975, 0.9995, 0.01):
+        assert np.array_equal(t_quantiles(p, df), [t_quantile(p, d) for d in df])

@@ -86,7 +86,14 @@ def t_quantiles(p: float, df: np.ndarray) -> np.ndarray:
     distinct value is computed once."""
     df = np.asarray(df, dtype=np.float64)
     values, inverse = np.unique(df, return_inverse=True)
-    quantiles = np.array([math.nan if math.isnan(v) else t_quantile(p, v) for v in values])
+    quantiles = np.full(values.shape, math.nan)
+    # From 1,000 degrees of freedom on, `t_quantile` is the Cornish–Fisher expansion: the same
+    # sum, in the same order, over arrays (values ≥ 0.5; the others go one by one).
+    large = (values >= 1000) & np.isfinite(values) & (p > 0.5) & (p < 1.0)
+    z = normal_quantile(p) if large.any() else 0.0
+    quantiles[large] = z + sum(g(z) / values[large] ** i for i, g in enumerate(_CORNISH_FISHER, 1))
+    for j in np.flatnonzero(~large & ~np.isnan(values)):
+        quantiles[j] = t_quantile(p, values[j])
     return quantiles[inverse].reshape(df.shape)
 
 

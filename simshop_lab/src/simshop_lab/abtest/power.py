@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from simshop_core.stats import normal_quantile
 from simshop_lab.abtest.stats import Running
 
 __all__ = ["PowerPlan", "analytic_power", "plan_power", "shoppers_needed"]
@@ -51,7 +52,7 @@ def shoppers_needed(
     """Total shoppers (both arms) for ``power`` against a difference ``mde`` at level α."""
     if mde == 0 or not (math.isfinite(unit_variance_a) and math.isfinite(unit_variance_b)):
         return None
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    z = normal_quantile(1 - alpha / 2) + normal_quantile(power)
     n = z**2 * (unit_variance_a / (1 - split) + unit_variance_b / split) / mde**2
     return max(2, math.ceil(n))
 
@@ -67,7 +68,7 @@ def analytic_power(
     """The normal approximation's power at each number of shoppers."""
     shoppers = np.asarray(shoppers, dtype=np.float64)
     se = np.sqrt(unit_variance_a / ((1 - split) * shoppers) + unit_variance_b / (split * shoppers))
-    return stats.norm.cdf(abs(mde) / se - stats.norm.ppf(1 - alpha / 2))
+    return stats.norm.cdf(abs(mde) / se - normal_quantile(1 - alpha / 2))
 
 
 def plan_power(

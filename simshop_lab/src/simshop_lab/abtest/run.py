@@ -51,6 +51,7 @@ from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.stats import normal_quantile
 from simshop_lab.abtest.assignment import assign, check_split
 from simshop_lab.abtest.calibration import (
     PEEK_EVERY,
@@ -181,12 +182,12 @@ class ABResult:
         run, t = self.running, self.trace
         n = len(t.p_value)
         rows = np.unique(np.r_[np.linspace(0, n - 1, min(points, n)).round().astype(int), n - 1])
-        half = run.half_width(0.95)
+        half = run.half_width(0.95, rows=rows)
         return {
             "shoppers": rows + 1,
             "estimate": t.estimate[rows],
-            "ci_low": (run.difference - half)[rows],
-            "ci_high": (run.difference + half)[rows],
+            "ci_low": run.difference[rows] - half,
+            "ci_high": run.difference[rows] + half,
             "cs_low": t.cs_low[rows],
             "cs_high": t.cs_high[rows],
             "p_value": t.p_value[rows],
@@ -432,9 +433,7 @@ def _metric_result(
     c: Comparison = compare(metric, observed, in_b, level=0.95)
     true_a, true_b = a.mean(metric), b.mean(metric)
     r = running(metric, observed, in_b)
-    from scipy import stats
-
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(0.8)
+    z = normal_quantile(1 - alpha / 2) + normal_quantile(0.8)
     return MetricResult(
         **asdict(c),
         true_a=true_a,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from simshop_core.stats import t_quantiles
 from simshop_lab.abtest.metrics import RATIO_METRICS, ShopperValues, check_metric
 
 __all__ = [
@@ -82,11 +83,10 @@ class Running:
         p = np.where(np.isfinite(self.df), 2 * stats.t.sf(z, finite_df), 2 * stats.norm.sf(z))
         return np.where(np.isnan(self.test_variance), np.nan, p)
 
-    def half_width(self, level: float) -> np.ndarray:
-        q_norm = stats.norm.ppf(0.5 + level / 2)
-        finite_df = np.where(np.isfinite(self.df), self.df, 1.0)
-        q = np.where(np.isfinite(self.df), stats.t.ppf(0.5 + level / 2, finite_df), q_norm)
-        return q * np.sqrt(self.variance)
+    def half_width(self, level: float, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """The fixed-horizon ``level`` interval's half width after each prefix (or the
+        prefixes ``rows``): the t quantile, normal where ``df`` is infinite."""
+        return t_quantiles(0.5 + level / 2, self.df[rows]) * np.sqrt(self.variance[rows])
 
 
 def running(metric: str, values: ShopperValues, in_b: np.ndarray) -> Running:
@@ -191,7 +191,7 @@ def compare(
 ) -> Comparison:
     """The fixed-horizon comparison over all the shoppers (the last prefix of `running`)."""
     r = running(metric, values, in_b)
-    half = float(r.half_width(level)[-1])
+    half = float(r.half_width(level, rows=slice(-1, None))[0])
     diff = float(r.difference[-1])
     mean_a = float(r.mean_a[-1])
     return Comparison(

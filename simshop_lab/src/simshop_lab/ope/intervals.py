@@ -15,7 +15,9 @@ from typing import Literal
 
 import numpy as np
 
-Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+from simshop_core.stats import normal_quantile
+
+Z_95 = normal_quantile(0.975)
 #: The largest (resamples × shoppers) block of bootstrap counts held at once.
 BOOTSTRAP_CELLS = 4_000_000
 
