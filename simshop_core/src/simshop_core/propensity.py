@@ -1,4 +1,4 @@
-"""Propensities of ordered slates (DESIGN §2 "Propensities"): how likely a stochastic
+"""Propensities of ordered slates (`simshop_core.recommender.Propensities`): how likely a stochastic
 recommender was to show the slate it showed, for off-policy evaluation of its logs.
 
 - `uniform_propensities`: a uniformly random ordered slate of k distinct items out of n.
@@ -26,6 +26,7 @@ from simshop_core.spaces import check_slate
 __all__ = [
     "DEFAULT_SAMPLES",
     "EpsilonMixture",
+    "broadcast_propensities",
     "plackett_luce_propensities",
     "uniform_propensities",
 ]
@@ -66,6 +67,17 @@ def uniform_propensities(n: int, slate: Any) -> Propensities:
         prefix_log_probs=prefix,
         position_probs=np.full(k, 1.0 / n),
         samples=0,
+    )
+
+
+def broadcast_propensities(propensities: Propensities, rows: int) -> Propensities:
+    """One slate's propensities as those of a batch of ``rows`` slates that share them."""
+    k = len(propensities.prefix_log_probs)
+    return Propensities(
+        slate_log_prob=np.full(rows, propensities.slate_log_prob),
+        prefix_log_probs=np.broadcast_to(propensities.prefix_log_probs, (rows, k)),
+        position_probs=np.broadcast_to(propensities.position_probs, (rows, k)),
+        samples=np.full(rows, propensities.samples, dtype=np.int64),
     )
 
 
@@ -241,6 +253,12 @@ def _monte_carlo_marginals(
     return sums / samples
 
 
+_STOCHASTIC_BASE = (
+    "{} draws random numbers but reports no propensities: a stochastic recommender must "
+    "implement propensities() to be mixed with uniform exploration"
+)
+
+
 # --- ε-mixture -----------------------------------------------------------------------------
 
 
@@ -335,11 +353,7 @@ class EpsilonMixture(Recommender):
         if base is None:
             base_slate, drew = self._base_slate(observation, len(slate))
             if drew:
-                raise ValueError(
-                    f"{type(self.base).__name__} draws random numbers but reports no "
-                    "propensities: a stochastic recommender must implement propensities() "
-                    "to be mixed with uniform exploration"
-                )
+                raise ValueError(_STOCHASTIC_BASE.format(type(self.base).__name__))
             hits = base_slate[: len(slate)] == slate
             with np.errstate(divide="ignore"):
                 base_prefix = np.log(np.cumprod(hits).astype(np.float64))
@@ -356,6 +370,53 @@ class EpsilonMixture(Recommender):
             prefix_log_probs=prefix,
             position_probs=(1.0 - eps) * base.position_probs + eps / n,
             samples=base.samples,
+        )
+
+    def propensities_batch(self, observations: dict[str, Any], slates: np.ndarray) -> Propensities:
+        """`propensities` of every row at once, as arrays (the same numbers)."""
+        rows, n = observations["candidates"]["product_id"].shape
+        slates = np.asarray(slates)
+        k = slates.shape[1]
+        uniform = uniform_propensities(n, slates[0])  # the same for every slate
+        eps = self.epsilon
+        log_eps = math.log(eps) if eps > 0 else -math.inf
+        log_keep = math.log1p(-eps) if eps < 1 else -math.inf
+        base = None
+        if type(self.base).propensities is not Recommender.propensities:  # it may have some
+            base = self.base.propensities_batch(observations, slates)
+        if base is None:  # deterministic: every row is worked out below
+            nan = np.full((rows, k), np.nan)
+            base = Propensities(nan[:, 0], nan, nan, np.zeros(rows, dtype=np.int64))
+        missing = np.isnan(base.slate_log_prob)
+        if missing.any():  # rows the base has no propensities for: it is deterministic there
+            state = self._base_rng.bit_generator.state if self._base_rng is not None else None
+            if state is None:
+                raise RuntimeError("EpsilonMixture.propensities called before reset(rng)")
+            base_slates = np.asarray(self.base.recommend_batch(observations, k))
+            drew = self._base_rng.bit_generator.state != state
+            self._base_rng.bit_generator.state = state
+            if drew:
+                raise ValueError(_STOCHASTIC_BASE.format(type(self.base).__name__))
+            hits = base_slates[:, :k] == slates
+            with np.errstate(divide="ignore"):
+                base_prefix = np.log(np.cumprod(hits, axis=1).astype(np.float64))
+            base = Propensities(
+                slate_log_prob=np.where(missing, base_prefix[:, -1], base.slate_log_prob),
+                prefix_log_probs=np.where(missing[:, None], base_prefix, base.prefix_log_probs),
+                position_probs=np.where(
+                    missing[:, None], hits.astype(np.float64), base.position_probs
+                ),
+                samples=np.where(missing, 0, base.samples),
+            )
+        return Propensities(
+            slate_log_prob=np.logaddexp(
+                log_keep + base.slate_log_prob, log_eps + uniform.slate_log_prob
+            ),
+            prefix_log_probs=np.logaddexp(
+                log_keep + base.prefix_log_probs, log_eps + uniform.prefix_log_probs
+            ),
+            position_probs=(1.0 - eps) * base.position_probs + eps / n,
+            samples=np.asarray(base.samples, dtype=np.int64),
         )
 
     def _base_slate(self, observation: dict[str, Any], k: int) -> tuple[np.ndarray, bool]:

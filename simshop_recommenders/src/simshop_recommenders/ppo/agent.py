@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from simshop_core.files import atomic_path
+from simshop_core.recommender import Propensities
 from simshop_core.registry import describe_exception
 from simshop_core.training import Trainable, TrainResult
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
     from simshop_core.catalog import Catalog
-    from simshop_core.recommender import Propensities
 
 from simshop_recommenders.ppo.settings import AgentSettings
 
@@ -246,6 +246,27 @@ class SlateAgentRecommender(Trainable):
             self._scores_of(observation), slate, rng=self._propensity_rng
         )
 
+    def propensities_batch(
+        self, observations: dict[str, Any], slates: np.ndarray
+    ) -> Propensities | None:
+        """`propensities` of every row, with one forward pass for all the scores. The Monte
+        Carlo marginals still draw row after row from the one propensity generator (drawn
+        at once they would not fit in memory), so the numbers are those row by row."""
+        if self.mode != "sample":
+            return None
+        if self._propensity_rng is None:
+            raise RuntimeError(f"a sampling {type(self).__name__} needs reset(rng) first")
+        from simshop_core.propensity import plackett_luce_propensities
+
+        scores = self.scores(observations, batch=True)
+        return Propensities.stack(
+            [
+                plackett_luce_propensities(row, slate, rng=self._propensity_rng)
+                for row, slate in zip(scores, slates, strict=True)
+            ],
+            slates.shape[1],
+        )
+
     def _score(self, observation: dict[str, Any]) -> np.ndarray:
         """`scores`, remembered with the observation for `propensities` (always computed
         afresh here: an observation buffer may be reused for the next page)."""
@@ -373,6 +394,7 @@ class SlateAgentRecommender(Trainable):
 
         threads = th.get_num_threads()
         th.set_num_threads(max(1, settings.threads))
+        logger = None  # made inside: closed on the way out however far the set-up got
         try:
             if resuming:
                 model = self._model
@@ -439,7 +461,7 @@ class SlateAgentRecommender(Trainable):
         finally:
             th.set_num_threads(threads)
             venv.close()
-            if "logger" in locals():
+            if logger is not None:
                 logger.close()
         result = TrainResult(
             timesteps=model.num_timesteps,
