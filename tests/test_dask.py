@@ -1,4 +1,4 @@
-"""Evaluation on Dask (DESIGN §11): a real LocalCluster gives the numbers of one process.
+"""Evaluation and A/B tests on Dask: a real LocalCluster gives the numbers of one process.
 
 The tests that start their own cluster come first, before the module's shared one exists (two
 clusters at once on two cores slow both)."""
@@ -112,6 +112,19 @@ def test_cli_scheduler_local_gives_the_jobs_1_numbers(tmp_path) -> None:
     assert cells[0] == cells[1] and len(cells[0]) == 3
 
 
+def test_cli_abtest_scheduler_local_gives_the_jobs_1_numbers(tmp_path) -> None:
+    runner = CliRunner()
+    base = ["abtest", "random", "popularity", "--users", "cheap_seeker", "--shoppers", "60"]
+    one = runner.invoke(cli, [*base, "--output", str(tmp_path / "one.json")])
+    assert one.exit_code == 0, one.output
+    local = [*base, "--jobs", "2", "--scheduler", "local", "--output", str(tmp_path / "dask.json")]
+    dask = runner.invoke(cli, local)
+    assert dask.exit_code == 0, dask.output
+    results = [json.loads((tmp_path / f).read_text()) for f in ("one.json", "dask.json")]
+    assert results[0] == results[1]
+    assert results[0]["metrics"][0]["n_a"] + results[0]["metrics"][0]["n_b"] == 60
+
+
 def test_dask_is_imported_only_for_a_scheduler() -> None:
     code = (
         "import sys\n"
@@ -167,10 +180,10 @@ def test_a_bad_scheduler_is_one_line(tmp_path, monkeypatch, extra, code, message
 def test_a_local_cluster_of_two_workers_gives_the_numbers_of_one_process(
     cluster, catalog, monkeypatch
 ) -> None:
-    from simshop_core import blocks
+    from simshop_core import runner
 
     # Read where the run starts and carried to the workers in each cell (_Cell.block_shoppers).
-    monkeypatch.setattr(blocks, "BLOCK_SHOPPERS", 4)  # 95 visits: 10 shoppers, 3 blocks
+    monkeypatch.setattr(runner, "BLOCK_SHOPPERS", 4)  # 95 visits: 10 shoppers, 3 blocks
     args = ("random,popularity", ["brand_lover", "random_chooser"])
     one = evaluate(*args, episodes=95, seed=4, catalog=catalog)
     distributed = evaluate(*args, episodes=95, seed=4, catalog=catalog, scheduler=cluster)
