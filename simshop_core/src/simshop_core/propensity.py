@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from simshop_core.recommender import Feedback, Propensities, Recommender
+from simshop_core.recommender import Feedback, Propensities, Recommender, observation_row
 from simshop_core.spaces import check_slate
 
 __all__ = [
@@ -300,6 +300,8 @@ class EpsilonMixture(Recommender):
         self._base_rng: np.random.Generator | None = None
         # The last page: (observation, k, base's slate, whether base drew from its rng).
         self._last: tuple[dict[str, Any], int, np.ndarray, bool] | None = None
+        # The last batch: (observations, k, base's slates, whether base drew from its rng).
+        self._last_batch: tuple[dict[str, Any], int, np.ndarray, bool] | None = None
 
     @property
     def label(self) -> str:
@@ -322,7 +324,7 @@ class EpsilonMixture(Recommender):
         except (TypeError, ValueError):
             child = np.random.default_rng(rng.integers(2**63))
         self._base_rng = child
-        self._last = None
+        self._last = self._last_batch = None
         self.base.reset(child)
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
@@ -338,6 +340,18 @@ class EpsilonMixture(Recommender):
                 raise ValueError(f"slate size k must be between 1 and the {n} candidates, got {k}")
             return self.rng.permutation(n)[:k].astype(np.int64)
         return base_slate
+
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        """`recommend` row by row (the same draws in the same order: the same slates), the
+        base's slates kept for `propensities_batch`, which then need not ask for them again."""
+        slates, bases, drew = [], [], False
+        for i in range(len(observations["user_type"])):
+            slates.append(self.recommend(observation_row(observations, i), k))
+            assert self._last is not None
+            bases.append(self._last[2])
+            drew |= self._last[3]
+        self._last_batch = (observations, int(k), np.stack(bases), drew)
+        return np.stack(slates)  # its dtype as given: the boundary checks it
 
     def update(self, feedback: Feedback) -> None:
         self.base.update(feedback)
@@ -389,12 +403,7 @@ class EpsilonMixture(Recommender):
             base = Propensities(nan[:, 0], nan, nan, np.zeros(rows, dtype=np.int64))
         missing = np.isnan(base.slate_log_prob)
         if missing.any():  # rows the base has no propensities for: it is deterministic there
-            state = self._base_rng.bit_generator.state if self._base_rng is not None else None
-            if state is None:
-                raise RuntimeError("EpsilonMixture.propensities called before reset(rng)")
-            base_slates = np.asarray(self.base.recommend_batch(observations, k))
-            drew = self._base_rng.bit_generator.state != state
-            self._base_rng.bit_generator.state = state
+            base_slates, drew = self._base_slates(observations, k)
             if drew:
                 raise ValueError(_STOCHASTIC_BASE.format(type(self.base).__name__))
             hits = base_slates[:, :k] == slates
@@ -418,6 +427,20 @@ class EpsilonMixture(Recommender):
             position_probs=(1.0 - eps) * base.position_probs + eps / n,
             samples=np.asarray(base.samples, dtype=np.int64),
         )
+
+    def _base_slates(self, observations: dict[str, Any], k: int) -> tuple[np.ndarray, bool]:
+        """Base's slates for this batch: those `recommend_batch` kept, else recomputed with
+        its rng put back after."""
+        last = self._last_batch
+        if last is not None and last[0] is observations and last[1] == k:
+            return last[2], last[3]
+        if self._base_rng is None:
+            raise RuntimeError("EpsilonMixture.propensities called before reset(rng)")
+        state = self._base_rng.bit_generator.state
+        base_slates = np.asarray(self.base.recommend_batch(observations, k))
+        drew = self._base_rng.bit_generator.state != state
+        self._base_rng.bit_generator.state = state
+        return base_slates, drew
 
     def _base_slate(self, observation: dict[str, Any], k: int) -> tuple[np.ndarray, bool]:
         """Base's slate for this page: the one cached by `recommend` (no second forward pass,

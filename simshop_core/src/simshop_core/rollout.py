@@ -235,7 +235,10 @@ def batch_propensities(
     `PluginRuntimeError` naming the recommender and its plugin. A recommender without a
     batch form is asked one observation at a time, each answer checked by `_propensities`."""
     rows, k = slates.shape
-    if type(recommender).propensities_batch is Recommender.propensities_batch:
+    kind = type(recommender)
+    if kind.propensities_batch is Recommender.propensities_batch:
+        if kind.propensities is Recommender.propensities:
+            return None  # the base class's: no propensities, whatever the observation
         return Propensities.stack(
             [
                 _propensities(recommender, observation_row(observations, i), slates[i], k)
