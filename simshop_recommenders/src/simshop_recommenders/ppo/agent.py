@@ -224,6 +224,8 @@ class SlateAgentRecommender(Trainable):
         """`recommend` for N observations with one forward pass; rows are drawn in order
         with the same rng, so they are the slates `recommend` would give one by one."""
         scores = self.scores(observations, batch=True)
+        scores.flags.writeable = False
+        self._scored = (observations, scores)  # for `propensities_batch`
         n = scores.shape[1]
         if not 1 <= k <= n:
             raise ValueError(f"slate size k must be between 1 and {n}, got {k}")
@@ -249,16 +251,16 @@ class SlateAgentRecommender(Trainable):
     def propensities_batch(
         self, observations: dict[str, Any], slates: np.ndarray
     ) -> Propensities | None:
-        """`propensities` of every row, with one forward pass for all the scores. The Monte
-        Carlo marginals still draw row after row from the one propensity generator (drawn
-        at once they would not fit in memory), so the numbers are those row by row."""
+        """`propensities` of every row, of the scores `recommend_batch` drew the slates from
+        (one forward pass for all). The Monte Carlo marginals still draw row after row from
+        the one propensity generator (drawn at once they would not fit in memory)."""
         if self.mode != "sample":
             return None
         if self._propensity_rng is None:
             raise RuntimeError(f"a sampling {type(self).__name__} needs reset(rng) first")
         from simshop_core.propensity import plackett_luce_propensities
 
-        scores = self.scores(observations, batch=True)
+        scores = self._scores_of(observations, batch=True)
         return Propensities.stack(
             [
                 plackett_luce_propensities(row, slate, rng=self._propensity_rng)
@@ -275,12 +277,13 @@ class SlateAgentRecommender(Trainable):
         self._scored = (observation, scores)
         return scores
 
-    def _scores_of(self, observation: dict[str, Any]) -> np.ndarray:
-        """The scores `recommend` computed if ``observation`` is the object it saw last (the
-        reference kept in the cache stops its id being reused), else a fresh forward pass."""
+    def _scores_of(self, observation: dict[str, Any], batch: bool = False) -> np.ndarray:
+        """The scores `recommend` (or `recommend_batch`) computed if ``observation`` is the
+        object it saw last (the reference kept in the cache stops its id being reused), else
+        a fresh forward pass."""
         if self._scored is not None and self._scored[0] is observation:
             return self._scored[1]
-        return self.scores(observation)
+        return self.scores(observation, batch=batch)
 
     def scores(self, observation: dict[str, Any], batch: bool = False) -> np.ndarray:
         """One score per candidate for one env observation (float64); with ``batch``, for
