@@ -1,4 +1,4 @@
-"""A/B tests in simulation (DESIGN §14): assignment, the tests, mSPRT, power, calibration,
+"""A/B tests in simulation: assignment, the tests, mSPRT, power, calibration,
 `run_abtest` and `simshop abtest`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Learning curves, regret against the oracle, --learner-batch and --plot (DESIGN §12)."""
+"""Learning curves, regret against the oracle, --learner-batch and --plot."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from simshop_core.recommender import Propensities
 
 K, N = 5, 12
 METADATA = {"env_options": {"click_model": "pbm", "slate_size": K}, "master_seed": 7, "git": None}
-DESIGN_COLUMNS = [
+CONTRACT_COLUMNS = [
     "run_id", "seed", "recommender", "shopper_type", "shopper_id", "visit", "page",
     "candidate_ids", "slate", "clicked", "bought", "reward", "terminated", "truncated",
     "slate_log_prob", "prefix_log_probs", "position_probs", "propensity_samples",
@@ -144,7 +144,7 @@ def expected_arrays(pages: list[dict]) -> dict[str, np.ndarray]:
 
 
 def test_the_schema_has_the_design_columns_and_only_propensities_are_nullable() -> None:
-    assert LOG_SCHEMA.names == DESIGN_COLUMNS
+    assert LOG_SCHEMA.names == CONTRACT_COLUMNS
     nullable = [f.name for f in LOG_SCHEMA if f.nullable]
     assert nullable == [
         "slate_log_prob",
@@ -192,7 +192,7 @@ def test_pages_round_trip_exactly_through_arrays(tmp_path: Path, with_propensiti
 def test_pages_round_trip_through_pandas_with_nulls_where_no_propensities(tmp_path: Path) -> None:
     pages = make_pages(np.random.default_rng(2), 40, "some")
     frame = read_log(write_log(tmp_path / "log", fill(pages)))
-    assert list(frame.columns) == DESIGN_COLUMNS
+    assert list(frame.columns) == CONTRACT_COLUMNS
     assert len(frame) == len(pages)
     for name in ("seed", "shopper_id", "visit", "page"):
         assert frame[name].dtype == np.int64
@@ -357,7 +357,7 @@ def test_a_log_with_no_pages_still_reads_back(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "log").iterdir()] == ["part-00000.parquet"]
     assert read_log_metadata(tmp_path / "log") == METADATA
     frame = read_log(tmp_path / "log")
-    assert len(frame) == 0 and list(frame.columns) == DESIGN_COLUMNS
+    assert len(frame) == 0 and list(frame.columns) == CONTRACT_COLUMNS
 
 
 # --- whole or not at all ---------------------------------------------------------------------

@@ -229,7 +229,7 @@ def test_a_plugin_that_cannot_be_built_fails_only_its_own_cells(catalog) -> None
 
 
 def test_only_the_rollout_module_steps_an_env() -> None:
-    # DESIGN §10: one rollout loop. Every package module other than rollout.py reaches the
+    # One rollout loop. Every package module other than rollout.py reaches the
     # env (scalar or engine) through it, so what a recommender is asked and told is the same
     # everywhere and plugin code is checked in one place.
     import ast

@@ -1,4 +1,4 @@
-"""Learning curves and regret of a learner's cell (DESIGN §12), from its per-visit results.
+"""Learning curves and regret of a learner's cell, from its per-visit results.
 
 The **learning curve** is the mean visit reward per window of ``window`` visits, in the
 cell's visit order (the order the visits ended; the last window may be shorter). By default
