@@ -313,7 +313,7 @@ def evaluate(
     window = default_window(episodes) if window is None else check_int("window", window, 1)
     learner_batch = check_int("learner_batch", learner_batch, 1, MAX_EPISODES)
     seed = check_seed(seed)
-    scheduler = check_log_scheduler(scheduler, log)
+    scheduler = _check_log_scheduler(scheduler, log)
     plan = plan_comparison(recommenders, users, catalog, env_options)
     catalog = plan.catalog
     cells = plan.cells(seed, episodes, jobs == 1 and scheduler is None, learner_batch)
@@ -348,7 +348,7 @@ def evaluate(
     return EvaluationResult(with_scores(results), seed, episodes, manifest, notes, failures)
 
 
-def check_log_scheduler(scheduler: str | None, log: object = None) -> str | None:
+def _check_log_scheduler(scheduler: str | None, log: object = None) -> str | None:
     """The scheduler, checked; a log is written on this machine, so not by a remote cluster."""
     scheduler = check_scheduler(scheduler)
     if log is not None and scheduler not in (None, LOCAL):
