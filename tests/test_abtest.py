@@ -27,7 +27,7 @@ from simshop_core.abtest.stats import (
     running,
     sample_ratio,
 )
-from simshop_core.runner import Visits
+from simshop_core.blocks import Visits
 
 
 def values_of(

@@ -180,10 +180,10 @@ def test_a_bad_scheduler_is_one_line(tmp_path, monkeypatch, extra, code, message
 def test_a_local_cluster_of_two_workers_gives_the_numbers_of_one_process(
     cluster, catalog, monkeypatch
 ) -> None:
-    from simshop_core import runner
+    from simshop_core import blocks
 
     # Read where the run starts and carried to the workers in each cell (_Cell.block_shoppers).
-    monkeypatch.setattr(runner, "BLOCK_SHOPPERS", 4)  # 95 visits: 10 shoppers, 3 blocks
+    monkeypatch.setattr(blocks, "BLOCK_SHOPPERS", 4)  # 95 visits: 10 shoppers, 3 blocks
     args = ("random,popularity", ["brand_lover", "random_chooser"])
     one = evaluate(*args, episodes=95, seed=4, catalog=catalog)
     distributed = evaluate(*args, episodes=95, seed=4, catalog=catalog, scheduler=cluster)

@@ -40,9 +40,9 @@ def test_cells_do_not_depend_on_order_or_processes(catalog) -> None:
 
 
 def test_a_cell_of_many_blocks_is_bit_identical_across_jobs(catalog, monkeypatch) -> None:
-    from simshop_core import runner
+    from simshop_core import blocks
 
-    monkeypatch.setattr(runner, "BLOCK_SHOPPERS", 4)  # 95 visits: 10 shoppers, 3 blocks
+    monkeypatch.setattr(blocks, "BLOCK_SHOPPERS", 4)  # 95 visits: 10 shoppers, 3 blocks
     args = ("random,popularity", ["brand_lover", "random_chooser"])
     one = evaluate(*args, episodes=95, seed=4, catalog=catalog)
     two = evaluate(*args, episodes=95, seed=4, catalog=catalog, jobs=2)
@@ -51,11 +51,11 @@ def test_a_cell_of_many_blocks_is_bit_identical_across_jobs(catalog, monkeypatch
 
 
 def test_deterministic_cells_do_not_depend_on_the_block_size(catalog, monkeypatch) -> None:
-    from simshop_core import runner
+    from simshop_core import blocks
 
     args = ("popularity", ["brand_lover", "familiarity_seeker"])
     whole = evaluate(*args, episodes=73, seed=5, catalog=catalog)
-    monkeypatch.setattr(runner, "BLOCK_SHOPPERS", 3)
+    monkeypatch.setattr(blocks, "BLOCK_SHOPPERS", 3)
     split = evaluate(*args, episodes=73, seed=5, catalog=catalog)
 
     def deterministic(result) -> list[dict]:  # random's slates (so the scores) differ

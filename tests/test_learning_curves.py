@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from simshop_cli.main import cli
 from simshop_core import Feedback, Recommender, generate_catalog, hookimpl
+from simshop_core.blocks import Visits, play_learner, play_learner_batch
 from simshop_core.curves import (
     default_window,
     learning_curve,
@@ -24,7 +25,6 @@ from simshop_core.env import ShopEnv
 from simshop_core.evaluation import CURVE_FIELDS, Oracle, cell_seeds, clustered_ci, evaluate
 from simshop_core.logs import read_log
 from simshop_core.propensity import uniform_propensities
-from simshop_core.runner import Visits, play_learner, play_learner_batch
 from simshop_core.sweep import sweep
 
 USERS = ["cheap_seeker", "brand_lover"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simshop_core.runner import Visits
+from simshop_core.blocks import Visits
 
 #: About this many windows per learning curve when no window is given.
 DEFAULT_WINDOWS = 20

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from simshop_core import runner
+from simshop_core import blocks
+from simshop_core.blocks import Visits
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.curves import default_window, learning_curve
@@ -38,7 +39,7 @@ from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.plugins import PluginRuntimeError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
-from simshop_core.runner import Cell, LogPart, Visits, run_cells
+from simshop_core.runner import Cell, LogPart, run_cells
 from simshop_core.scheduler import LOCAL, check_scheduler
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
@@ -305,7 +306,7 @@ def evaluate(
     cumulative regret against the oracle. ``learner_batch``: how many shoppers a learner
     serves at once; 1 (the default) is exact online learning on the scalar env, N > 1 plays
     N shoppers at once on the population engine with delayed feedback
-    (`simshop_core.runner.play_learner_batch`).
+    (`simshop_core.blocks.play_learner_batch`).
     """
     # Plain ints from here on (a NumPy integer would not go into the JSON manifest).
     episodes = check_int("episodes", episodes, 1, MAX_EPISODES)
@@ -398,7 +399,7 @@ class Plan:
                         rec_seed,
                         self.cell_options,
                         learner,
-                        runner.BLOCK_SHOPPERS,
+                        blocks.BLOCK_SHOPPERS,
                         learner_batch,
                     )
                 )

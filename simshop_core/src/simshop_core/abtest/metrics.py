@@ -1,4 +1,4 @@
-"""The per-shopper numbers an A/B test compares, from `runner.Visits`.
+"""The per-shopper numbers an A/B test compares, from `blocks.Visits`.
 
 Shoppers are the units: one value per shopper, summed over that shopper's visits.
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simshop_core.runner import Visits
+from simshop_core.blocks import Visits
 
 __all__ = ["METRICS", "RATIO_METRICS", "ShopperValues", "check_metric", "shopper_values"]
 

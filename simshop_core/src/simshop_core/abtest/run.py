@@ -78,7 +78,7 @@ __all__ = ["OUTPUT_FORMATS", "ABResult", "MetricResult", "run_abtest"]
 
 OUTPUT_FORMATS = (".json", ".csv")
 MAX_REPLICATES = 100_000
-#: Shoppers per block. Larger than evaluation's (`runner.BLOCK_SHOPPERS`): an A/B test plays
+#: Shoppers per block. Larger than evaluation's (`blocks.BLOCK_SHOPPERS`): an A/B test plays
 #: many shoppers of one mix, and a step's NumPy calls gain from long arrays (measured: about
 #: twice the visits per second at 4,096 as at 1,024). Fixed, so the numbers do not depend on
 #: ``jobs``.

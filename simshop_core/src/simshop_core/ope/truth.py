@@ -160,7 +160,7 @@ def visit_truth(
 ) -> VisitTruth:
     """``target`` (a `Recommender`) played on ``shoppers`` (indices, ascending) for
     ``visits`` visits each, with the cell's env seed and the recommender seed evaluation
-    would give it (`cell_seeds`), in evaluation's blocks (`runner.BLOCK_SHOPPERS`); a learner plays
+    would give it (`cell_seeds`), in evaluation's blocks (`blocks.BLOCK_SHOPPERS`); a learner plays
     the cell as one block, online."""
     from simshop_core.env import ShopEnv
     from simshop_core.recommender import Recommender

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from simshop_core.blocks import play_block
 from simshop_core.bounds import check_int, check_seed
 from simshop_core.catalog import Catalog
 from simshop_core.evaluation import cell_seeds, is_learner
@@ -32,7 +33,7 @@ from simshop_core.ope.replay import LoggedPages, Replay, pages_from_table
 from simshop_core.ope.run import ALL, estimate_rows
 from simshop_core.ope.target import DEFAULT_SAMPLES, policy_kind
 from simshop_core.registry import make_recommender
-from simshop_core.runner import play_block, play_shoppers
+from simshop_core.runner import play_shoppers
 from simshop_core.streams import Purpose, seeds, shopper_keys
 
 #: The columns of a validation row.
