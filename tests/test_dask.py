@@ -1,4 +1,4 @@
-"""Evaluation on Dask: a real LocalCluster gives the numbers of one process.
+"""Evaluation and A/B tests on Dask: a real LocalCluster gives the numbers of one process.
 
 The tests that start their own cluster come first, before the module's shared one exists (two
 clusters at once on two cores slow both)."""
@@ -110,6 +110,19 @@ def test_cli_scheduler_local_gives_the_jobs_1_numbers(tmp_path) -> None:
     assert dask.exit_code == 0, dask.output
     cells = [json.loads((tmp_path / f).read_text())["cells"] for f in ("one.json", "dask.json")]
     assert cells[0] == cells[1] and len(cells[0]) == 3
+
+
+def test_cli_abtest_scheduler_local_gives_the_jobs_1_numbers(tmp_path) -> None:
+    runner = CliRunner()
+    base = ["abtest", "random", "popularity", "--users", "cheap_seeker", "--shoppers", "60"]
+    one = runner.invoke(cli, [*base, "--output", str(tmp_path / "one.json")])
+    assert one.exit_code == 0, one.output
+    local = [*base, "--jobs", "2", "--scheduler", "local", "--output", str(tmp_path / "dask.json")]
+    dask = runner.invoke(cli, local)
+    assert dask.exit_code == 0, dask.output
+    results = [json.loads((tmp_path / f).read_text()) for f in ("one.json", "dask.json")]
+    assert results[0] == results[1]
+    assert results[0]["metrics"][0]["n_a"] + results[0]["metrics"][0]["n_b"] == 60
 
 
 def test_dask_is_imported_only_for_a_scheduler() -> None:

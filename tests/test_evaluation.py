@@ -311,12 +311,12 @@ def test_jobs_runs_in_process_plugins_here_with_the_jobs_1_numbers(register_plug
 
 
 def test_only_cells_a_worker_cannot_rebuild_stay_here(register_plugin) -> None:
-    from simshop_core.evaluation import _Cell, _needs_this_process
+    from simshop_core.runner import Cell, _needs_this_process
 
     register_plugin(InProcessPlugin(), "test-in-process")
 
     def cell(user, recommender):
-        return _Cell(user, recommender, "label", 1, 0, 0, {})
+        return Cell(user, recommender, "label", 1, 0, 0, {})
 
     class Local(Cheapest):
         name = "local_cheapest"

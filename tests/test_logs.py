@@ -1,4 +1,4 @@
-"""Per-page logs: the schema, the columnar buffer, whole-or-nothing writing and the readers."""
+"""Per-page logs: the schema, the columnar sink, whole-or-nothing writing and the readers."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import pytest
 from simshop_core.logs import (
     LOG_SCHEMA,
     METADATA_KEY,
+    PAGE_COLUMNS,
+    LogSink,
     LogWriter,
-    PageBuffer,
     PartWriter,
     check_log_target,
     read_log,
@@ -30,7 +31,7 @@ from simshop_core.recommender import Propensities
 
 K, N = 5, 12
 METADATA = {"env_options": {"click_model": "pbm", "slate_size": K}, "master_seed": 7, "git": None}
-DESIGN_COLUMNS = [
+CONTRACT_COLUMNS = [
     "run_id", "seed", "recommender", "shopper_type", "shopper_id", "visit", "page",
     "candidate_ids", "slate", "clicked", "bought", "reward", "terminated", "truncated",
     "slate_log_prob", "prefix_log_probs", "position_probs", "propensity_samples",
@@ -72,17 +73,30 @@ def make_pages(rng: np.random.Generator, count: int, with_propensities: str) -> 
     return pages
 
 
-def fill(pages: list[dict], capacity: int = 64, **constants) -> list[pa.RecordBatch]:
-    """The pages as record batches, through a PageBuffer of ``capacity``."""
+def columns(pages: list[dict]) -> tuple[dict[str, np.ndarray], Propensities | None]:
+    """The pages as a sink's batch: one column per name, one row per page."""
+    stacked = {name: np.stack([np.asarray(p[name]) for p in pages]) for name in PAGE_COLUMNS}
+    return stacked, Propensities.stack([p["propensities"] for p in pages], K)
+
+
+def sink(capacity: int = 64, width: int = K, **constants) -> tuple[LogSink, list]:
+    """A sink of ``capacity`` pages and the list its batches go to."""
     args = {"run_id": "run-1", "seed": 3, "recommender": "random", "shopper_type": "cheap_seeker"}
-    buffer = PageBuffer(**{**args, **constants}, num_candidates=N, slate_size=K, capacity=capacity)
-    batches = []
-    for page in pages:
-        buffer.append(**page)
-        if buffer.full:
-            batches.append(buffer.to_record_batch())
-    if len(buffer):
-        batches.append(buffer.to_record_batch())
+    batches: list[pa.RecordBatch] = []
+    made = LogSink(
+        batches.append, **{**args, **constants}, num_candidates=N, slate_size=width,
+        capacity=capacity,
+    )  # fmt: skip
+    return made, batches
+
+
+def fill(pages: list[dict], capacity: int = 64, **constants) -> list[pa.RecordBatch]:
+    """The pages as record batches, through a LogSink of ``capacity``, appended in batches
+    of 7 pages (so a batch may cross a full sink)."""
+    made, batches = sink(capacity, **constants)
+    for start in range(0, len(pages), 7):
+        made.append(*columns(pages[start : start + 7]))
+    made.flush()
     return batches
 
 
@@ -130,7 +144,7 @@ def expected_arrays(pages: list[dict]) -> dict[str, np.ndarray]:
 
 
 def test_the_schema_has_the_design_columns_and_only_propensities_are_nullable() -> None:
-    assert LOG_SCHEMA.names == DESIGN_COLUMNS
+    assert LOG_SCHEMA.names == CONTRACT_COLUMNS
     nullable = [f.name for f in LOG_SCHEMA if f.nullable]
     assert nullable == [
         "slate_log_prob",
@@ -178,7 +192,7 @@ def test_pages_round_trip_exactly_through_arrays(tmp_path: Path, with_propensiti
 def test_pages_round_trip_through_pandas_with_nulls_where_no_propensities(tmp_path: Path) -> None:
     pages = make_pages(np.random.default_rng(2), 40, "some")
     frame = read_log(write_log(tmp_path / "log", fill(pages)))
-    assert list(frame.columns) == DESIGN_COLUMNS
+    assert list(frame.columns) == CONTRACT_COLUMNS
     assert len(frame) == len(pages)
     for name in ("seed", "shopper_id", "visit", "page"):
         assert frame[name].dtype == np.int64
@@ -216,51 +230,49 @@ def test_a_log_without_any_propensities_keeps_the_typed_schema(tmp_path: Path) -
         assert table.column(name).type == LOG_SCHEMA.field(name).type
 
 
-# --- the buffer ------------------------------------------------------------------------------
+# --- the sink --------------------------------------------------------------------------------
 
 
-def test_the_buffer_fills_hands_over_and_starts_empty(tmp_path: Path) -> None:
+def test_the_sink_fills_writes_itself_and_starts_empty(tmp_path: Path) -> None:
     pages = make_pages(np.random.default_rng(4), 10, "some")
-    buffer = PageBuffer("r", 0, "random", "cheap_seeker", N, K, capacity=4)
-    for page in pages[:4]:
-        buffer.append(**page)
-    assert len(buffer) == 4 and buffer.full
-    with pytest.raises(ValueError, match="full"):
-        buffer.append(**pages[4])
-    first = buffer.to_record_batch()
-    assert len(buffer) == 0 and not buffer.full and first.num_rows == 4
+    made, batches = sink(capacity=4)
+    made.append(*columns(pages[:5]))  # full at 4: written, one page left
+    assert len(batches) == 1 and batches[0].num_rows == 4 and len(made) == 1
+    first = batches[0]
     snapshot = first.to_pydict()
-    for page in pages[4:8]:  # must not write into the batch handed over
-        buffer.append(**page)
+    made.append(*columns(pages[5:10]))  # must not write into the batch handed over
     assert first.to_pydict() == snapshot
-    assert buffer.to_record_batch().column("shopper_id").to_pylist() == [
-        p["shopper_id"] for p in pages[4:8]
-    ]
-    empty = buffer.to_record_batch()
-    assert empty.num_rows == 0 and empty.schema.equals(LOG_SCHEMA)
+    assert [b.num_rows for b in batches] == [4, 4] and len(made) == 2
+    made.flush()
+    assert len(made) == 0 and [b.num_rows for b in batches] == [4, 4, 2]
+    ids = [i for b in batches for i in b.column("shopper_id").to_pylist()]
+    assert ids == [p["shopper_id"] for p in pages]
+    made.flush()  # nothing left: nothing written
+    assert len(batches) == 3 and all(b.schema.equals(LOG_SCHEMA) for b in batches)
 
 
 def test_a_small_batch_is_a_copy_that_later_pages_do_not_touch() -> None:
     pages = make_pages(np.random.default_rng(18), 10, "some")
-    buffer = PageBuffer("r", 0, "random", "cheap_seeker", N, K, capacity=64)
-    for page in pages[:3]:
-        buffer.append(**page)
-    small = buffer.to_record_batch()  # 3 of 64 rows: copied, the buffer keeps its arrays
+    made, batches = sink(capacity=64)
+    made.append(*columns(pages[:3]))
+    made.flush()  # 3 of 64 rows: copied, the sink keeps its arrays
+    small = batches[0]
     snapshot = small.to_pydict()
-    for page in pages[3:]:
-        buffer.append(**page)
+    made.append(*columns(pages[3:]))
     assert small.to_pydict() == snapshot
     assert small.column("shopper_id").to_pylist() == [p["shopper_id"] for p in pages[:3]]
-    assert buffer.to_record_batch().column("visit").to_pylist() == [p["visit"] for p in pages[3:]]
+    made.flush()
+    assert batches[1].column("visit").to_pylist() == [p["visit"] for p in pages[3:]]
 
 
-def test_a_wrong_length_is_refused() -> None:
-    buffer = PageBuffer("r", 0, "random", "cheap_seeker", N, K)
+def test_a_wrong_width_is_refused() -> None:
+    made, _ = sink()
     page = make_pages(np.random.default_rng(5), 1, "all")[0]
+    pages, chance = columns([page])
     with pytest.raises(ValueError):
-        buffer.append(**{**page, "slate": np.arange(K + 1)})
+        made.append({**pages, "slate": np.arange(K + 1)[None]}, chance)
     with pytest.raises(ValueError):
-        buffer.append(**{**page, "candidate_ids": np.arange(N - 1)})
+        made.append({**pages, "candidate_ids": np.arange(N - 1)[None]}, chance)
 
 
 @pytest.mark.parametrize(
@@ -273,11 +285,11 @@ def test_a_wrong_length_is_refused() -> None:
         ({"capacity": 2**30}, "too large"),
     ],
 )
-def test_the_buffer_refuses_bad_constants(kwargs: dict, message: str) -> None:
+def test_the_sink_refuses_bad_constants(kwargs: dict, message: str) -> None:
     args = {"run_id": "r", "seed": 0, "recommender": "x", "shopper_type": "y"}
     args |= {"num_candidates": N, "slate_size": K, **kwargs}
     with pytest.raises(ValueError, match=message):
-        PageBuffer(**args)
+        LogSink(list().append, **args)
 
 
 # --- parts and metadata ----------------------------------------------------------------------
@@ -345,7 +357,7 @@ def test_a_log_with_no_pages_still_reads_back(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "log").iterdir()] == ["part-00000.parquet"]
     assert read_log_metadata(tmp_path / "log") == METADATA
     frame = read_log(tmp_path / "log")
-    assert len(frame) == 0 and list(frame.columns) == DESIGN_COLUMNS
+    assert len(frame) == 0 and list(frame.columns) == CONTRACT_COLUMNS
 
 
 # --- whole or not at all ---------------------------------------------------------------------
@@ -483,12 +495,13 @@ def test_parts_of_different_runs_or_widths_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="different run metadata"):
         read_log_metadata(log)
 
-    wide = PageBuffer("r", 0, "random", "cheap_seeker", N, K + 1)
+    wide, written = sink(width=K + 1)
     page = make_pages(np.random.default_rng(16), 1, "none")[0]
     for name in ("slate", "clicked", "bought", "true_utility", "examine_prob", "click_prob"):
         page[name] = np.resize(page[name], K + 1)
-    wide.append(**page)
-    write_part(log / "part-00002.parquet", [wide.to_record_batch()], METADATA)
+    wide.append(*columns([page]))
+    wide.flush()
+    write_part(log / "part-00002.parquet", written, METADATA)
     with pytest.raises(ValueError, match="'slate' has rows of different lengths"):
         read_log_arrays(log)
     assert len(read_log(log)) == 11  # the frame takes lists of any length

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 
 from simshop_cli.main import cli
 from simshop_core.logs import (
+    LogSink,
     LogWriter,
-    PageBuffer,
     read_log,
     read_log_arrays,
     read_log_metadata,
@@ -211,6 +211,12 @@ def test_empirical_marginals(tmp_path: Path) -> None:
 # The OBP export
 
 
+def append_page(sink: LogSink, propensities: Propensities | None = None, **page: Any) -> None:
+    """One page into a sink, as a batch of one."""
+    columns = {name: np.asarray(value)[None] for name, value in page.items()}
+    sink.append(columns, Propensities.stack([propensities], len(page["slate"])))
+
+
 def _slate_log(tmp_path: Path) -> Path:
     """A k = 3 log with two recommenders, candidates that differ per page, and one without
     propensities."""
@@ -219,12 +225,13 @@ def _slate_log(tmp_path: Path) -> Path:
     meta = {"source": "test"}
     with LogWriter(tmp_path / "log", meta) as writer:
         for name, with_props in (("uniform", True), ("popularity", False)):
-            buf = PageBuffer("r", 0, name, "t", n, k)
+            buf = LogSink(writer.write, "r", 0, name, "t", n, k)
             for page in range(pages):
                 slate = rng.permutation(n)[:k]
                 probs = rng.uniform(0.1, 0.9, k)
                 prefix = np.log(np.cumprod(probs))
-                buf.append(
+                append_page(
+                    buf,
                     shopper_id=page,
                     visit=1,
                     page=1,
@@ -240,7 +247,7 @@ def _slate_log(tmp_path: Path) -> Path:
                     click_prob=np.full(k, 0.5),
                     propensities=Propensities(prefix[-1], prefix, probs) if with_props else None,
                 )
-            writer.write(buf.to_record_batch())
+            buf.flush()
     return tmp_path / "log"
 
 

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from simshop_cli.main import cli
 from simshop_core import generate_catalog
 from simshop_core.evaluation import evaluate
-from simshop_core.logs import PageBuffer, read_log_metadata, read_log_table, write_part
+from simshop_core.logs import PAGE_COLUMNS, LogSink, read_log_metadata, read_log_table, write_part
 from simshop_core.propensity import uniform_propensities
+from simshop_core.recommender import Propensities
 from simshop_lab.ope.inputs import build_inputs
 from simshop_lab.ope.replay import Replay, read_pages
 from simshop_lab.ope.run import run_ope
@@ -293,17 +294,20 @@ def _real_log(path, features: bool) -> None:
     """A tiny hand-made log as the Open Bandit Dataset importer writes it: uniform-random
     slates of 2 out of 4 items, real clicks, no simulator truth."""
     rng = np.random.default_rng(0)
-    buffer = PageBuffer("obd", 0, "random", "all", num_candidates=4, slate_size=2)
+    batches: list = []
+    sink = LogSink(batches.append, "obd", 0, "random", "all", num_candidates=4, slate_size=2)
     ids = np.array([11, 12, 13, 14])
     click_rate = {11: 0.5, 12: 0.1, 13: 0.1, 14: 0.3}
     for i in range(400):
         slate = rng.permutation(4)[:2]
         clicked = np.array([rng.random() < click_rate[ids[j]] for j in slate])
         nan = np.full(2, np.nan)
-        buffer.append(
+        values = (
             i + 1, 1, 1, ids, slate, clicked, np.zeros(2, bool), float(clicked.sum()), True,
-            False, nan, nan, nan, uniform_propensities(4, slate),
+            False, nan, nan, nan,
         )  # fmt: skip
+        page = {name: np.asarray(v)[None] for name, v in zip(PAGE_COLUMNS, values, strict=True)}
+        sink.append(page, Propensities.stack([uniform_propensities(4, slate)], 2))
     meta = {"source": "obd", "campaign": "all", "policy": "random"}
     if features:
         meta["item_context"] = {  # as the OBD importer keeps item_context.csv
@@ -312,7 +316,8 @@ def _real_log(path, features: bool) -> None:
             "item_feature_1": ["7f3a", "7f3a", "01b2", "9c4d"],
         }
     path.mkdir()
-    write_part(path / "part-00000.parquet", [buffer.to_record_batch()], meta)
+    sink.flush()
+    write_part(path / "part-00000.parquet", batches, meta)
 
 
 def test_a_real_log_has_no_truth_and_takes_only_targets_without_observations(tmp_path) -> None:

@@ -249,3 +249,110 @@ def test_only_the_rollout_module_steps_an_env() -> None:
             ):
                 stepping.append(f"{path.relative_to(root)}:{node.lineno}")
     assert stepping == []
+
+
+# --- propensities of a batch -----------------------------------------------------------------
+
+
+def _engine_batch(catalog, rows: int = 24) -> tuple[Any, ...]:
+    """An env and a population of ``rows`` shoppers of two types, arrived."""
+    from simshop_core.population import Population
+
+    env = ShopEnv(catalog, users=["cheap_seeker", "brand_lover"])
+    population = Population(env, rows, 3)
+    population.arrive(np.arange(rows), np.arange(rows))
+    return env, population
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "random",
+        "popularity:explore=0.2",
+        "epsilon_greedy",
+        "epsilon_greedy:explore=0.3",
+        "thompson:samples=300",
+        "lin_ts:samples=300",
+    ],
+)
+def test_a_batch_of_propensities_equals_the_rows_asked_one_by_one(catalog, spec) -> None:
+    """``propensities_batch`` gives, to the last digit, what ``propensities`` gives per row
+    (the logs must not change): on observations a learner has learnt from."""
+    from simshop_core.recommender import observation_row
+    from simshop_core.registry import make_recommender
+    from simshop_core.rollout import batch_propensities, play_pages
+
+    _, population = _engine_batch(catalog)
+    recommender = make_recommender(spec)
+    recommender.reset(np.random.default_rng(5))
+    active = np.ones(population.size, dtype=bool)
+    for _ in range(3):  # learners learn from every page (delayed feedback)
+        play_pages(population, recommender, active, learn=True)
+    observations = population.observation(copy=True)
+    slates = recommender.recommend_batch(observations, population.k)
+    batch = batch_propensities(recommender, observations, slates)
+    rows = [
+        recommender.propensities(observation_row(observations, i), slates[i])
+        for i in range(len(slates))
+    ]
+    assert batch is not None and all(row is not None for row in rows)
+    np.testing.assert_array_equal(batch.slate_log_prob, [r.slate_log_prob for r in rows])
+    np.testing.assert_array_equal(batch.prefix_log_probs, [r.prefix_log_probs for r in rows])
+    np.testing.assert_array_equal(batch.position_probs, [r.position_probs for r in rows])
+    np.testing.assert_array_equal(batch.samples, [r.samples for r in rows])
+
+
+class BadBatch(Recommender):
+    """Uniform slates whose batch propensities are wrong in one way (``breaks``)."""
+
+    name = "bad_batch"
+    breaks: ClassVar[str] = ""
+
+    def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
+        return np.arange(k)
+
+    def propensities_batch(self, observations: dict[str, Any], slates: np.ndarray) -> Any:
+        from simshop_core.propensity import broadcast_propensities, uniform_propensities
+
+        rows, k = slates.shape
+        good = broadcast_propensities(uniform_propensities(10, np.arange(k)), rows)
+        if self.breaks == "raise":
+            raise RuntimeError("boom")
+        if self.breaks == "shape":
+            return dataclasses.replace(good, prefix_log_probs=good.prefix_log_probs[:, :2])
+        if self.breaks == "rows":
+            return dataclasses.replace(good, slate_log_prob=good.slate_log_prob[1:])
+        if self.breaks == "positive":
+            return dataclasses.replace(good, slate_log_prob=-good.slate_log_prob)
+        if self.breaks == "range":
+            return dataclasses.replace(good, position_probs=good.position_probs + 2)
+        if self.breaks == "nan":
+            return dataclasses.replace(good, position_probs=good.position_probs * np.nan)
+        if self.breaks == "samples":
+            return dataclasses.replace(good, samples=good.samples - 1)
+        return [good]
+
+
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        ("raise", "raised RuntimeError: boom"),
+        ("shape", "prefix_log_probs of shape \\(6, 2\\), not \\(6, 5\\)"),
+        ("rows", "slate_log_prob of shape \\(5,\\), not \\(6,\\)"),
+        ("positive", "log-probabilities above 0"),
+        ("range", "position_probs outside \\[0, 1\\]"),
+        ("nan", "NaN propensities"),
+        ("samples", "samples that are not counts"),
+        ("type", "returned list, not Propensities"),
+    ],
+)
+def test_a_bad_batch_of_propensities_is_blamed_on_the_plugin(catalog, breaks, message) -> None:
+    from simshop_core.rollout import play_pages
+
+    BadBatch.breaks = breaks
+    _, population = _engine_batch(catalog, rows=6)
+    with pytest.raises(PluginRuntimeError, match=message) as caught:
+        play_pages(population, BadBatch(), np.ones(6, dtype=bool), propensities=True)
+    text = str(caught.value)
+    assert text.startswith("recommender 'bad_batch' (") and "propensities" in text
+    assert "\n" not in text

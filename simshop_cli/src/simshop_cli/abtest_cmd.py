@@ -15,6 +15,7 @@ from simshop_cli.options import (
     catalog_option,
     env_option_option,
     jobs_option,
+    scheduler_option,
     seed_option,
     suffix_check,
     users_option,
@@ -94,6 +95,7 @@ METRIC_CHOICES = ("reward", "ctr", "btr", "buys", "conversion")  # simshop_lab.a
 @catalog_option
 @env_option_option
 @jobs_option("Worker processes; the numbers are the same for any value.")
+@scheduler_option
 @click.option(
     "--output",
     "-o",
@@ -127,6 +129,7 @@ def abtest(
     catalog: Path | None,
     env_options: dict,
     jobs: int,
+    scheduler: str | None,
     output: Path | None,
     plot: Path | None,
 ) -> None:
@@ -169,6 +172,7 @@ def abtest(
             catalog=loaded,
             jobs=jobs,
             progress=advance,
+            scheduler=scheduler,
         )
     print_abtest(result)
     if output is not None:

@@ -1,5 +1,5 @@
-"""One block of an evaluation cell (DESIGN §11): a fixed group of shoppers, played to the end
-of their visits.
+"""One block of a cell: a fixed group of shoppers, played to the end of their visits
+(`simshop_core.runner` plays cells, and sends their blocks to workers).
 
 A cell's shoppers are split into blocks of `BLOCK_SHOPPERS` by index, whatever ``--jobs``,
 the number of workers or the scheduler, and each block's recommender gets its own seed, so a
@@ -11,7 +11,8 @@ played one page at a time on the scalar env through the one rollout loop: exact 
 learning, ``update`` after every page (`play_learner`). With a learner batch N > 1 it plays
 N shoppers at once on the engine instead, with delayed feedback as in a real shop
 (`play_learner_batch`). Either way shopper i of the cell lives the same visits, given the
-same slates.
+same slates. With a `simshop_core.logs.LogSink` every page goes to the log, a step's pages
+at a time, as columns (`page_columns`).
 
 The per-visit results come back in (shopper, visit) order — a learner's in the order its
 visits ended — for the cell to reduce in a fixed order.
@@ -19,7 +20,6 @@ visits ended — for the cell to reduce in a fixed order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +28,11 @@ import numpy as np
 from simshop_core.env import ShopEnv
 from simshop_core.population import PageBatch, Population
 from simshop_core.recommender import Propensities, Recommender
-from simshop_core.rollout import play_pages, rollout
+from simshop_core.rollout import Page, play_pages, rollout
 from simshop_core.streams import Purpose, seeds, shopper_keys
 
 if TYPE_CHECKING:
-    from simshop_core.logs import PageBuffer
+    from simshop_core.logs import LogSink
 
 #: Shoppers per block: big enough that a step's NumPy calls work on long arrays, small
 #: enough that a cell of many shoppers spreads over workers.
@@ -88,12 +88,15 @@ def play_block(
     seed: int,
     shoppers: np.ndarray,
     quotas: np.ndarray,
-    log: PageBuffer | None = None,
-    on_page: Callable[[PageBuffer], None] | None = None,
+    sink: LogSink | None = None,
+    *,
+    shed: bool = True,
 ) -> Visits:
     """``shoppers`` (indices, of streams seeded ``seed``) play ``quotas`` visits each on the
-    population engine, ``recommender`` choosing every slate. With ``log`` every page goes
-    to the buffer (with propensities); ``on_page(log)`` is called when it is full."""
+    population engine, ``recommender`` choosing every slate. With ``sink`` every page goes
+    to the log (with propensities). ``shed``: drop finished slots once a quarter of them
+    are (shorter arrays); without it every slot is asked for a slate to the end, as
+    ``--validate`` draws a uniform logger's fresh logs."""
     from simshop_core.oracle import Oracle
 
     n = len(shoppers)
@@ -112,10 +115,10 @@ def play_block(
     active = np.ones(n, dtype=bool)
     while True:
         observation, slates, chance, page = play_pages(
-            population, recommender, active, propensities=log is not None
+            population, recommender, active, propensities=sink is not None
         )
-        if log is not None:
-            _log_pages(log, page, observation, slates, chance, active, on_page)
+        if sink is not None:
+            sink.append(page_columns(page, observation, slates, active), _rows(chance, active))
         done = np.flatnonzero(page.done & active)
         if len(done):
             slot, visit = origin[done], page.visit[done] - 1
@@ -130,7 +133,7 @@ def play_block(
             population.next_visit(done[~finished])
         if not active.any():
             break
-        if active.mean() <= 1 - _SHED:
+        if shed and active.mean() <= 1 - _SHED:
             keep = np.flatnonzero(active)
             population.keep(keep)
             origin, quota, active = origin[keep], quota[keep], active[keep]
@@ -149,8 +152,7 @@ def play_learner(
     recommender: Recommender,
     seed: int,
     visits: int,
-    log: PageBuffer | None = None,
-    on_page: Callable[[PageBuffer], None] | None = None,
+    sink: LogSink | None = None,
 ) -> Visits:
     """A learner's cell: shoppers 0, 1, … one after another on the scalar env, ``update``
     after every page (the one rollout loop). With churn a shopper may leave before its
@@ -170,32 +172,14 @@ def play_learner(
     shoppers = -(-visits // env.visits_per_shopper)
     last_quota = visits - (shoppers - 1) * env.visits_per_shopper
     churn = env.dynamics.churn is not None
-    for page in rollout(env, recommender, visits, seed=seed, propensities=log is not None):
+    for page in rollout(env, recommender, visits, seed=seed, propensities=sink is not None):
         if churn and (
             page.info["shopper_id"] > shoppers
             or (page.info["shopper_id"] == shoppers and page.info["visit"] > last_quota)
         ):
             break  # the cell's shoppers are done; the rest of the visits would be others'
-        if log is not None:
-            info = page.info
-            log.append(
-                info["shopper_id"],
-                info["visit"],
-                info["page"],
-                page.observation["candidates"]["product_id"],
-                page.slate,
-                info["clicked"],
-                info["bought"],
-                page.reward,
-                page.terminated,
-                page.truncated,
-                info["true_utility"],
-                info["examine_prob"],
-                info["click_prob"],
-                page.propensities,
-            )
-            if log.full and on_page is not None:
-                on_page(log)
+        if sink is not None:
+            sink.append(_page_row(page), Propensities.stack([page.propensities], env.slate_size))
         reward[visit] += page.reward
         length[visit] += 1
         if page.done:
@@ -213,8 +197,7 @@ def play_learner_batch(
     seed: int,
     visits: int,
     batch: int,
-    log: PageBuffer | None = None,
-    on_page: Callable[[PageBuffer], None] | None = None,
+    sink: LogSink | None = None,
 ) -> Visits:
     """A learner's cell with delayed feedback: ``batch`` shoppers at once on the population
     engine (fewer if the cell has fewer). Each step asks ``recommend_batch`` for the active
@@ -239,10 +222,10 @@ def play_learner_batch(
         # the whole population, and ``update`` follows the slot order.
         live = np.ones(population.size, dtype=bool)
         observation, slates, chance, page = play_pages(
-            population, recommender, live, propensities=log is not None, learn=True
+            population, recommender, live, propensities=sink is not None, learn=True
         )
-        if log is not None:
-            _log_pages(log, page, observation, slates, chance, live, on_page)
+        if sink is not None:
+            sink.append(page_columns(page, observation, slates, live), chance)
         done = np.flatnonzero(page.done)
         if not len(done):
             continue
@@ -269,32 +252,56 @@ def play_learner_batch(
     return Visits(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
-def _log_pages(
-    log: PageBuffer,
-    page: PageBatch,
-    observation: dict[str, Any],
-    slates: np.ndarray,
-    chance: list[Propensities | None] | None,
-    active: np.ndarray,
-    on_page: Callable[[PageBuffer], None] | None,
-) -> None:
-    candidate_ids = observation["candidates"]["product_id"]
-    for i in np.flatnonzero(active).tolist():
-        log.append(
-            int(page.shopper[i]) + 1,  # shopper ids in logs and info count from 1
-            int(page.visit[i]),
-            int(page.page[i]),
-            candidate_ids[i],
-            slates[i],
-            page.clicked[i],
-            page.bought[i],
-            float(page.reward[i]),
-            bool(page.terminated[i]),
-            bool(page.truncated[i]),
-            page.true_utility[i],
-            page.examine_prob[i],
-            page.click_prob[i],
-            chance[i] if chance is not None else None,
-        )
-        if log.full and on_page is not None:
-            on_page(log)
+def page_columns(
+    page: PageBatch, observation: dict[str, Any], slates: np.ndarray, active: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The log columns (`simshop_core.logs.PAGE_COLUMNS`) of the ``active`` slots' pages."""
+    rows = slice(None) if active.all() else np.flatnonzero(active)
+    return {
+        "shopper_id": page.shopper[rows] + 1,  # shopper ids in logs and info count from 1
+        "visit": page.visit[rows],
+        "page": page.page[rows],
+        "candidate_ids": observation["candidates"]["product_id"][rows],
+        "slate": slates[rows],
+        "clicked": page.clicked[rows],
+        "bought": page.bought[rows],
+        "reward": page.reward[rows],
+        "terminated": page.terminated[rows],
+        "truncated": page.truncated[rows],
+        "true_utility": page.true_utility[rows],
+        "examine_prob": page.examine_prob[rows],
+        "click_prob": page.click_prob[rows],
+    }
+
+
+def _rows(chance: Propensities | None, active: np.ndarray) -> Propensities | None:
+    """The ``active`` rows of a batch of propensities."""
+    if chance is None or active.all():
+        return chance
+    rows = np.flatnonzero(active)
+    return Propensities(
+        chance.slate_log_prob[rows],
+        chance.prefix_log_probs[rows],
+        chance.position_probs[rows],
+        chance.samples[rows],
+    )
+
+
+def _page_row(page: Page) -> dict[str, np.ndarray]:
+    """The log columns of one page of the scalar env, as a batch of one."""
+    info = page.info
+    return {
+        "shopper_id": np.array([info["shopper_id"]]),
+        "visit": np.array([info["visit"]]),
+        "page": np.array([info["page"]]),
+        "candidate_ids": page.observation["candidates"]["product_id"][None],
+        "slate": page.slate[None],
+        "clicked": info["clicked"][None],
+        "bought": info["bought"][None],
+        "reward": np.array([page.reward]),
+        "terminated": np.array([page.terminated]),
+        "truncated": np.array([page.truncated]),
+        "true_utility": info["true_utility"][None],
+        "examine_prob": info["examine_prob"][None],
+        "click_prob": info["click_prob"][None],
+    }

@@ -2,7 +2,7 @@
 
 Every (user, recommender) cell gets its own seeds from one master seed through
 `numpy.random.SeedSequence`, keyed by the labels, and is split into fixed blocks of shoppers
-(`simshop_core.blocks`), each played on the population engine with its own recommender seed;
+(`simshop_core.runner`), each played on the population engine with its own recommender seed;
 so a cell's numbers do not depend on which other cells ran, in what order, or in how many
 processes. The env's seed depends on the user
 alone: every recommender meets the same first shopper and candidates (common random numbers).
@@ -16,14 +16,11 @@ every comparison (`recommender_specs` adds it), so the regret never needs a run 
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -31,15 +28,7 @@ from typing import Any
 import numpy as np
 
 from simshop_core import blocks
-from simshop_core.blocks import (
-    Visits,
-    block_count,
-    block_quotas,
-    block_rng,
-    play_block,
-    play_learner,
-    play_learner_batch,
-)
+from simshop_core.blocks import Visits
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.curves import default_window, learning_curve
@@ -47,16 +36,11 @@ from simshop_core.env import ShopEnv
 from simshop_core.files import atomic_write_text
 from simshop_core.items import Items
 from simshop_core.oracle import ORACLE, Oracle
-from simshop_core.plugins import PluginError, PluginRuntimeError
+from simshop_core.plugins import PluginRuntimeError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
-from simshop_core.scheduler import (
-    LOCAL,
-    Executor,
-    block_sigint,
-    check_scheduler,
-    restore_sigint,
-)
+from simshop_core.runner import Cell, LogPart, run_cells
+from simshop_core.scheduler import LOCAL, check_scheduler
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 from simshop_core.stats import t_quantile
@@ -214,86 +198,7 @@ def _name_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
 
 
-@dataclass(frozen=True)
-class _Cell:
-    user: str  # a shopper spec
-    recommender: str | Recommender  # a spec, the oracle, or a pristine instance to copy
-    label: str
-    episodes: int
-    env_seed: int
-    rec_seed: int
-    env_options: dict[str, Any]
-    learner: bool = False  # played as one block, one page at a time, learning online
-    block_shoppers: int = blocks.BLOCK_SHOPPERS  # chosen where the run starts, for every worker
-    learner_batch: int = 1  # a learner's shoppers at once: 1 is exact online learning
-
-    @property
-    def blocks(self) -> int:
-        """How many blocks of shoppers the cell is split into (a learner's is one)."""
-        if self.learner:
-            return 1
-        per_shopper = self.env_options.get("visits_per_shopper", 10)
-        return block_count(self.episodes, per_shopper, self.block_shoppers)
-
-
-@dataclass(frozen=True)
-class _LogPart:
-    """Where a block writes its pages: one part file of the log, and the run's metadata."""
-
-    path: Path
-    run_id: str
-    seed: int
-    metadata: dict[str, Any]
-
-
-def run_block(cell: _Cell, block: int, catalog: Catalog, log: _LogPart | None = None) -> Visits:
-    """Play one block of a cell with a fresh recommender (DESIGN §11); with ``log``, every
-    page also goes to a part file of the log, with propensities."""
-    env = ShopEnv(catalog, users=[cell.user], **cell.env_options)
-    if cell.recommender == ORACLE:
-        recommender: Recommender = Oracle(env)
-    elif isinstance(cell.recommender, Recommender):
-        recommender = cell.recommender
-        if cell.learner:
-            recommender = copy.deepcopy(recommender)  # a fresh learner for every cell
-    else:
-        recommender = make_recommender(cell.recommender)
-    writer = _PageLog(log, cell, env) if log is not None else None
-    buffer = writer.buffer if writer is not None else None
-    on_page = writer.flush if writer is not None else None
-    try:
-        if cell.learner:
-            recommender.reset(np.random.default_rng(cell.rec_seed))
-            if cell.learner_batch == 1:
-                visits = play_learner(
-                    env, recommender, cell.env_seed, cell.episodes, buffer, on_page
-                )
-            else:
-                visits = play_learner_batch(
-                    env,
-                    recommender,
-                    cell.env_seed,
-                    cell.episodes,
-                    cell.learner_batch,
-                    buffer,
-                    on_page,
-                )
-        else:
-            recommender.reset(block_rng(cell.rec_seed, block))
-            shoppers, quotas = block_quotas(
-                cell.episodes, env.visits_per_shopper, block, cell.block_shoppers
-            )
-            visits = play_block(env, recommender, cell.env_seed, shoppers, quotas, buffer, on_page)
-    except BaseException:
-        if writer is not None:
-            writer.part.abort()  # a failed block leaves no part behind
-        raise
-    if writer is not None:
-        writer.close()
-    return visits
-
-
-def cell_result(cell: _Cell, visits: Visits) -> CellResult:
+def cell_result(cell: Cell, visits: Visits) -> CellResult:
     """A cell's numbers from its visits, in (shopper, visit) order: the same reduction in the
     same order whoever played the blocks."""
     low, mean, high = clustered_ci(visits.reward, visits.shopper)
@@ -327,25 +232,6 @@ def with_curve(
         curve=curve.reward,
         regret_curve=curve.regret,
     )
-
-
-class _PageLog:
-    """A block's pages, buffered as columns and written to its part file."""
-
-    def __init__(self, log: _LogPart, cell: _Cell, env: ShopEnv) -> None:
-        from simshop_core.logs import PageBuffer, PartWriter
-
-        self.buffer = PageBuffer(
-            log.run_id, log.seed, cell.label, cell.user, env.num_candidates, env.slate_size
-        )
-        self.part = PartWriter(log.path, log.metadata)
-
-    def flush(self, buffer: Any = None) -> None:
-        self.part.write(self.buffer.to_record_batch())
-
-    def close(self) -> None:
-        self.flush()
-        self.part.close()
 
 
 class _OptionsProbe(User):
@@ -408,8 +294,9 @@ def evaluate(
     ``recommenders``: specs (``NAME[:PATH][:key=value]…``) or `Recommender` instances;
     ``users``: shopper specs, ``"all"`` or ``"a,b"``; ``env_options``: `ShopEnv` options
     (a trained recommender brings its own layout). ``progress(n)`` is called with the number
-    of visits just finished. ``log``: a folder for the per-page log (DESIGN §10), which must
-    not exist yet or be empty; it is written whole or not at all, one part file per cell.
+    of visits just finished. ``log``: a folder for the per-page log (columns: see the README),
+    which must not exist yet or be empty; it is written whole or not at all, one part file
+    per cell.
     ``scheduler``: None (this process, or ``jobs`` local worker processes), ``"local"`` (a
     Dask `LocalCluster` of ``jobs`` workers) or a Dask scheduler address
     (``tcp://HOST:PORT``); the numbers are the same for all (`simshop_core.scheduler`).
@@ -427,8 +314,8 @@ def evaluate(
     window = default_window(episodes) if window is None else check_int("window", window, 1)
     learner_batch = check_int("learner_batch", learner_batch, 1, MAX_EPISODES)
     seed = check_seed(seed)
-    scheduler = _check_scheduler(scheduler, log)
-    plan = _plan(recommenders, users, catalog, env_options)
+    scheduler = _check_log_scheduler(scheduler, log)
+    plan = plan_comparison(recommenders, users, catalog, env_options)
     catalog = plan.catalog
     cells = plan.cells(seed, episodes, jobs == 1 and scheduler is None, learner_batch)
     notes = [] if RANDOM in plan.specs else [NO_RANDOM_NOTE]
@@ -436,14 +323,14 @@ def evaluate(
         seed=seed,
         episodes=episodes,
         users=plan.users,
-        recommenders={label: _spec_text(spec) for label, spec in sorted(plan.specs.items())},
+        recommenders={label: spec_text(spec) for label, spec in sorted(plan.specs.items())},
         env_options=plan.options,
         catalog=catalog,
         learner_batch=learner_batch,
         window=window,
     )
     if log is None:
-        played = _run_cells(cells, catalog, jobs, progress, None, scheduler, window)
+        played = cell_results(cells, catalog, jobs, progress, None, scheduler, window)
     else:
         from simshop_core.logs import LogWriter, check_log_target
 
@@ -452,17 +339,17 @@ def evaluate(
         metadata = {"run_id": run_id, **manifest}
         with LogWriter(log, metadata) as writer:
             tasks = sum(cell.blocks for cell in cells)
-            parts: list[_LogPart | None] = [
-                _LogPart(writer.part_path(i), run_id, seed, writer.metadata) for i in range(tasks)
+            parts: list[LogPart | None] = [
+                LogPart(writer.part_path(i), run_id, seed, writer.metadata) for i in range(tasks)
             ]
-            played = _run_cells(cells, catalog, jobs, progress, parts, scheduler, window)
+            played = cell_results(cells, catalog, jobs, progress, parts, scheduler, window)
     results = [r for r in played if isinstance(r, CellResult)]
     failed = [r for r in played if isinstance(r, CellFailure)]
     failures = sorted([*plan.failures(), *failed], key=lambda f: (f.user, f.recommender))
-    return EvaluationResult(_with_scores(results), seed, episodes, manifest, notes, failures)
+    return EvaluationResult(with_scores(results), seed, episodes, manifest, notes, failures)
 
 
-def _check_scheduler(scheduler: str | None, log: object = None) -> str | None:
+def _check_log_scheduler(scheduler: str | None, log: object = None) -> str | None:
     """The scheduler, checked; a log is written on this machine, so not by a remote cluster."""
     scheduler = check_scheduler(scheduler)
     if log is not None and scheduler not in (None, LOCAL):
@@ -474,7 +361,7 @@ def _check_scheduler(scheduler: str | None, log: object = None) -> str | None:
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What every seed of a comparison shares: the shoppers, the recommenders (built once,
     or broken), the env options and the catalog."""
 
@@ -488,7 +375,7 @@ class _Plan:
 
     def cells(
         self, seed: int, episodes: int, in_process: bool, learner_batch: int = 1
-    ) -> list[_Cell]:
+    ) -> list[Cell]:
         """Every cell of master seed ``seed`` but the broken ones, by user then label.
         ``in_process``: cells play the recommenders built here, else a worker builds its own
         from the spec. ``learner_batch``: the shoppers a learner serves at once."""
@@ -503,7 +390,7 @@ class _Plan:
                 )
                 learner = label in self.built and is_learner(self.built[label])
                 cells.append(
-                    _Cell(
+                    Cell(
                         user,
                         use,
                         label,
@@ -527,12 +414,12 @@ class _Plan:
         ]
 
 
-def _plan(
+def plan_comparison(
     recommenders: str | Sequence[str | Recommender],
     users: str | Sequence[str],
     catalog: Catalog | str | os.PathLike[str] | None,
     env_options: dict[str, Any] | None,
-) -> _Plan:
+) -> Plan:
     """Check a comparison's input and build what its cells share (`evaluate`, `sweep`)."""
     check_env_options(env_options or {}, exclude=("catalog", "users", "render_mode"))
     user_list = user_specs(users)
@@ -556,183 +443,41 @@ def _plan(
     # The shopper vocabulary of this process's registry, pinned: a worker's registry lacks
     # shoppers registered in-process, and its default vocabulary would differ.
     cell_options = {"user_types": sorted(get_registry().users), **options}
-    return _Plan(user_list, specs, built, broken, options, cell_options, loaded)
+    return Plan(user_list, specs, built, broken, options, cell_options, loaded)
 
 
-def _run_cells(
-    cells: list[_Cell],
+def cell_results(
+    cells: list[Cell],
     catalog: Catalog,
     jobs: int,
     progress: Callable[[int], None] | None,
-    parts: list[_LogPart | None] | None,
+    parts: list[LogPart | None] | None,
     scheduler: str | None = None,
     window: int | None = None,
 ) -> list[CellResult | CellFailure]:
     """Every cell's result, or its failure, in the order of ``cells``: a cell whose plugin
-    misbehaves is a failure (named), and the others still run.
-
-    The work is one task per (cell, block). With ``jobs > 1`` or a ``scheduler`` the tasks go
-    to workers (spawned here, or Dask's), except those a worker cannot rebuild
-    (`_needs_this_process`): those run here meanwhile. A cell's blocks are put together in
-    block order, so the numbers are those of ``jobs=1``. ``parts``: one log part per task, in
-    task order (None: no log). A learner cell's curves use ``window`` (None: the default)
-    and the visits of the oracle cell with its shopper type and env seed."""
-    tasks = [(c, b) for c, cell in enumerate(cells) for b in range(cell.blocks)]
-    part = (lambda t: None) if parts is None else parts.__getitem__
-    alone = jobs == 1 and scheduler is None
-    here = [t for t, (c, _) in enumerate(tasks) if alone or _needs_this_process(cells[c])]
-    away = [t for t in range(len(tasks)) if t not in set(here)]
-    played: dict[int, Visits] = {}
-    errors: dict[int, str] = {}
-
-    def done(t: int, visits: Visits | None, error: PluginError | None) -> None:
-        c, _ = tasks[t]
-        if error is not None:
-            errors.setdefault(c, str(error))
-        else:
-            assert visits is not None
-            played[t] = visits
-        if progress:
-            progress(len(visits.reward) if visits is not None else 0)
-
-    with _executor(scheduler, min(jobs, len(away))) as pool:
-        shared = pool.share(catalog) if away else catalog
-        futures = {
-            pool.submit(run_block, cells[tasks[t][0]], tasks[t][1], shared, part(t)): t
-            for t in away
-        }
-        for t in here:
-            c, b = tasks[t]
-            if c in errors:
-                continue
-            try:
-                done(t, run_block(cells[c], b, catalog, part(t)), None)
-            except PluginError as exc:
-                done(t, None, exc)
-        for future in pool.as_completed(futures):
-            t = futures[future]
-            try:
-                done(t, future.result(), None)
-            except PluginError as exc:
-                done(t, None, exc)
-    visits: dict[int, Visits] = {}
-    for c in range(len(cells)):
-        if c not in errors:
-            visits[c] = Visits.concatenate(
-                [played[t] for t, (tc, _) in enumerate(tasks) if tc == c]
-            )
+    misbehaves is a failure (named), and the others still run (`runner.run_cells`, which
+    says where the work goes). ``parts``: one log part per task, in task order (None: no
+    log). A learner cell's curves use ``window`` (None: the default) and the visits of the
+    oracle cell with its shopper type and env seed."""
+    played = run_cells(cells, catalog, jobs, scheduler, progress, parts)
     # The oracle cell of each (shopper type, env seed, visits): a learner's reference.
     oracles = {
-        (cell.user, cell.env_seed, cell.episodes): visits[c]
-        for c, cell in enumerate(cells)
-        if cell.label == ORACLE and c in visits
+        (cell.user, cell.env_seed, cell.episodes): visits
+        for cell, visits in zip(cells, played, strict=True)
+        if cell.label == ORACLE and isinstance(visits, Visits)
     }
     results: list[CellResult | CellFailure] = []
-    for c, cell in enumerate(cells):
-        if c in errors:
-            results.append(CellFailure(cell.user, cell.label, errors[c]))
+    for cell, visits in zip(cells, played, strict=True):
+        if not isinstance(visits, Visits):
+            results.append(CellFailure(cell.user, cell.label, str(visits)))
             continue
-        result = cell_result(cell, visits[c])
+        result = cell_result(cell, visits)
         if cell.learner:
             oracle = oracles.get((cell.user, cell.env_seed, cell.episodes))
-            result = with_curve(result, visits[c], oracle, window)
+            result = with_curve(result, visits, oracle, window)
         results.append(result)
     return results
-
-
-@contextlib.contextmanager
-def _executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
-    """Dask's workers with a ``scheduler`` (none started when no task goes away), else
-    ``workers`` spawned processes (`worker_pool`)."""
-    if scheduler is not None and workers > 0:
-        from simshop_core.scheduler import dask_executor
-
-        with dask_executor(scheduler, workers) as executor:
-            yield executor
-        return
-    with worker_pool(workers if scheduler is None else 0) as submit:
-        yield Executor(submit, as_completed)
-
-
-def _needs_this_process(cell: _Cell) -> bool:
-    """A cell a spawned worker cannot rebuild: its shopper or recommender is registered in
-    this process only (no entry point, so a worker's registry lacks it), or its recommender
-    instance cannot be pickled to a worker."""
-    registry = get_registry()
-    if registry.get("user", parse_spec(cell.user).name).distribution is None:
-        return True
-    if isinstance(cell.recommender, Recommender):
-        return not _picklable(cell.recommender)
-    name = parse_spec(cell.recommender).name
-    return name != ORACLE and registry.get("recommender", name).distribution is None
-
-
-def _picklable(recommender: Recommender) -> bool:
-    """Whether a worker can rebuild ``recommender``: it pickles, and its class is importable
-    there (not defined in an interactive session's ``__main__``)."""
-    import pickle
-    import sys
-
-    module = type(recommender).__module__
-    if module == "__main__" and not hasattr(sys.modules.get("__main__"), "__file__"):
-        return False
-    try:
-        pickle.dumps(recommender)
-    except Exception:  # any failure to pickle means "run it here"
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def worker_pool(workers: int) -> Iterator[Callable[..., Future[Any]]]:
-    """Yield ``submit`` for a pool of ``workers`` spawned processes (none: nothing to submit).
-
-    Ctrl-C belongs to this process alone: the workers start with SIGINT blocked (they inherit
-    the mask while they are spawned, so not even their start-up prints a traceback), and on
-    any exception here — KeyboardInterrupt included — they are terminated and joined before
-    it propagates, so no worker outlives the run or writes to a log being cleaned up.
-    """
-    if workers < 1:
-        yield _no_submit
-        return
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # safe with torch's threads
-    pool = ProcessPoolExecutor(workers, mp_context=context)
-
-    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        # submit spawns the workers; an interrupt meanwhile is delivered once unblocked.
-        blocked = block_sigint()
-        try:
-            return pool.submit(fn, *args)
-        finally:
-            restore_sigint(blocked)
-
-    try:
-        yield submit
-    except BaseException:
-        _stop_pool(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _no_submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-    raise RuntimeError("no worker processes were started")
-
-
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop the workers now: cancel what has not started, terminate what has. ``_processes``
-    is private, but the executor has no public way to stop a running task (before 3.14)."""
-    blocked = block_sigint()  # a second Ctrl-C must not cut the clean-up short
-    try:
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join()
-        pool.shutdown(wait=True, cancel_futures=True)
-    finally:
-        restore_sigint(blocked)
 
 
 def user_specs(users: str | Sequence[str]) -> list[str]:
@@ -865,11 +610,12 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _spec_text(spec: str | Recommender) -> str:
+def spec_text(spec: str | Recommender) -> str:
+    """A recommender spec as a manifest shows it."""
     return spec if isinstance(spec, str) else f"{type(spec).name} (an instance)"
 
 
-def _with_scores(results: list[CellResult]) -> list[CellResult]:
+def with_scores(results: list[CellResult]) -> list[CellResult]:
     """Add the normalised score (R − R_random) / (R_oracle − R_random), per user; NaN
     without a random cell."""
     by_key = {(c.user, c.recommender): c for c in results}

@@ -1,13 +1,14 @@
-"""Per-page logs (DESIGN §10): one Parquet row per page, written whole or not at all.
+"""Per-page logs: one Parquet row per page, written whole or not at all.
 
 A log is a folder of ``part-NNNNN.parquet`` files and nothing else, all with the one Arrow
 schema `LOG_SCHEMA`; the run's metadata (env options, catalog hash, master seed, versions, …)
-is JSON in every part's key-value metadata under ``b"simshop"``. Pages go into a `PageBuffer`
-(preallocated NumPy blocks, one row per page), which turns into a `pyarrow.RecordBatch` without
-Python rows; `LogWriter` writes batches into a hidden folder beside the target and renames it
-into place on a clean exit. Parallel workers each write their own part into
-``LogWriter.temp_dir`` with `PartWriter` (or `write_part`); parts are read in part-number
-order. `read_log`, `read_log_table`, `read_log_arrays` and `read_log_metadata` read a log back.
+is JSON in every part's key-value metadata under ``b"simshop"``. Pages go into a `LogSink` as
+columns, a whole batch of pages at a time, into preallocated NumPy blocks (one row per page);
+when full it writes itself out as a `pyarrow.RecordBatch`, without Python rows. `LogWriter`
+writes batches into a hidden folder beside the target and renames it into place on a clean
+exit. Parallel workers each write their own part into ``LogWriter.temp_dir`` with
+`PartWriter` (or `write_part`); parts are read in part-number order. `read_log`,
+`read_log_table`, `read_log_arrays` and `read_log_metadata` read a log back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -39,8 +40,9 @@ def _list(item: pa.DataType) -> pa.DataType:
     return pa.list_(pa.field("element", item, nullable=False))
 
 
-#: The columns of DESIGN §10, in this order. Only the four propensity columns can be null (a
-#: page whose recommender has no propensities); list items are never null.
+#: The log's columns (the names are part of the plugin contract, see the README), in this
+#: order. Only the four propensity columns can be null (a page whose recommender has no
+#: propensities); list items are never null.
 LOG_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
@@ -93,22 +95,40 @@ ROW_GROUP_PAGES = 65_536
 
 
 # ---------------------------------------------------------------------------------------------
-# Buffer
+# Sink
+
+#: The per-page columns a sink's ``append`` takes, by their log names: the rest of `LOG_SCHEMA`
+#: is the run's constants (run_id, seed, recommender, shopper_type) and the propensities.
+PAGE_COLUMNS = (
+    "shopper_id",
+    "visit",
+    "page",
+    "candidate_ids",
+    "slate",
+    "clicked",
+    "bought",
+    "reward",
+    "terminated",
+    "truncated",
+    "true_utility",
+    "examine_prob",
+    "click_prob",
+)
 
 
-class PageBuffer:
-    """Pages of one run (one recommender, one shopper type) as preallocated NumPy columns.
+class LogSink:
+    """Pages of one run (one recommender, one shopper type) on their way to a log.
 
-    ``append`` copies one page into row ``len(self)`` (a few slice assignments); when `full`,
-    `to_record_batch` hands the rows over as a `pyarrow.RecordBatch` of `LOG_SCHEMA` and
-    empties the buffer. Array arguments are NumPy arrays: ``candidate_ids`` has
-    ``num_candidates`` product ids, the others one value per slate position. ``append`` does
-    not check them one by one (that would cost ~20% of its time; the env has checked them): a
-    wrong length raises NumPy's broadcast ValueError, but a length-1 array is broadcast.
+    ``append(pages, propensities)`` copies a batch of pages, given as columns (one row per
+    page), into preallocated NumPy columns; when they are full the sink hands them to
+    ``write`` as a `pyarrow.RecordBatch` of `LOG_SCHEMA` (no Python rows) and starts afresh;
+    `flush` hands over what is left. ``write`` is where batches go: `PartWriter.write`, or a
+    list's ``append`` to keep them in memory.
     """
 
     def __init__(
         self,
+        write: Callable[[pa.RecordBatch], None],
         run_id: str,
         seed: int,
         recommender: str,
@@ -123,7 +143,7 @@ class PageBuffer:
             ("shopper_type", shopper_type),
         ):
             if not isinstance(value, str):
-                raise ValueError(f"PageBuffer {name} must be a str, got {value!r}")
+                raise ValueError(f"LogSink {name} must be a str, got {value!r}")
         for name, value, low in (
             ("seed", seed, None),
             ("num_candidates", num_candidates, 1),
@@ -131,18 +151,19 @@ class PageBuffer:
             ("capacity", capacity, 1),
         ):
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise ValueError(f"PageBuffer {name} must be an int, got {value!r}")
+                raise ValueError(f"LogSink {name} must be an int, got {value!r}")
             if low is not None and value < low:
-                raise ValueError(f"PageBuffer {name} must be >= {low}, got {value}")
+                raise ValueError(f"LogSink {name} must be >= {low}, got {value}")
         if slate_size > num_candidates:
             raise ValueError(
-                f"PageBuffer slate_size={slate_size} exceeds num_candidates={num_candidates}"
+                f"LogSink slate_size={slate_size} exceeds num_candidates={num_candidates}"
             )
         if (capacity + 1) * num_candidates >= 2**31:  # list offsets are int32
             raise ValueError(
-                f"PageBuffer capacity={capacity} is too large: capacity * num_candidates must "
+                f"LogSink capacity={capacity} is too large: capacity * num_candidates must "
                 f"stay below 2**31"
             )
+        self.write = write
         self.run_id = run_id
         self.seed = int(seed)
         self.recommender = recommender
@@ -152,150 +173,148 @@ class PageBuffer:
         self.capacity = int(capacity)
         # List offsets are the same for every batch: row i spans [i*w, (i+1)*w).
         steps = np.arange(self.capacity + 1, dtype=np.int32)
-        self._offsets_k = pa.array(steps * k)
-        self._offsets_n = pa.array(steps * n)
+        self._offsets_k = _arrow(steps * k)
+        self._offsets_n = _arrow(steps * n)
         self._size = 0
         self._allocate()
 
     def _allocate(self) -> None:
-        # Fresh arrays after a hand-over (to_record_batch): np.empty only reserves memory, so
-        # rows cost nothing until they are written.
+        # Fresh arrays after a hand-over: np.empty only reserves memory, so rows cost nothing
+        # until they are written.
         cap, k, n = self.capacity, self.slate_size, self.num_candidates
-        self._shopper_id = np.empty(cap, np.int64)
-        self._visit = np.empty(cap, np.int64)
-        self._page = np.empty(cap, np.int64)
-        self._candidate_ids = np.empty((cap, n), np.int64)
-        self._slate = np.empty((cap, k), np.int64)
-        self._clicked = np.empty((cap, k), np.bool_)
-        self._bought = np.empty((cap, k), np.bool_)
-        self._reward = np.empty(cap, np.float64)
-        self._terminated = np.empty(cap, np.bool_)
-        self._truncated = np.empty(cap, np.bool_)
+        self._columns: dict[str, np.ndarray] = {
+            "shopper_id": np.empty(cap, np.int64),
+            "visit": np.empty(cap, np.int64),
+            "page": np.empty(cap, np.int64),
+            "candidate_ids": np.empty((cap, n), np.int64),
+            "slate": np.empty((cap, k), np.int64),
+            "clicked": np.empty((cap, k), np.bool_),
+            "bought": np.empty((cap, k), np.bool_),
+            "reward": np.empty(cap, np.float64),
+            "terminated": np.empty(cap, np.bool_),
+            "truncated": np.empty(cap, np.bool_),
+            "true_utility": np.empty((cap, k), np.float64),
+            "examine_prob": np.empty((cap, k), np.float64),
+            "click_prob": np.empty((cap, k), np.float64),
+            "slate_log_prob": np.empty(cap, np.float64),
+            "prefix_log_probs": np.empty((cap, k), np.float64),
+            "position_probs": np.empty((cap, k), np.float64),
+            "propensity_samples": np.empty(cap, np.int64),
+        }
         self._has_propensities = np.empty(cap, np.bool_)
-        self._slate_log_prob = np.empty(cap, np.float64)
-        self._prefix_log_probs = np.empty((cap, k), np.float64)
-        self._position_probs = np.empty((cap, k), np.float64)
-        self._propensity_samples = np.empty(cap, np.int64)
-        self._true_utility = np.empty((cap, k), np.float64)
-        self._examine_prob = np.empty((cap, k), np.float64)
-        self._click_prob = np.empty((cap, k), np.float64)
 
     def __len__(self) -> int:
         return self._size
 
-    @property
-    def full(self) -> bool:
-        return self._size == self.capacity
+    def append(self, pages: Mapping[str, Any], propensities: Propensities | None = None) -> None:
+        """Add a batch of pages: ``pages`` maps each name of `PAGE_COLUMNS` to an array with
+        one row per page (``candidate_ids`` (rows, num_candidates), the other lists
+        (rows, slate_size)). ``propensities`` holds the rows' propensities with the same
+        leading axis (a NaN ``slate_log_prob`` marks a row without any); None logs nulls.
 
-    def append(
-        self,
-        shopper_id: int,
-        visit: int,
-        page: int,
-        candidate_ids: np.ndarray,
-        slate: np.ndarray,
-        clicked: np.ndarray,
-        bought: np.ndarray,
-        reward: float,
-        terminated: bool,
-        truncated: bool,
-        true_utility: np.ndarray,
-        examine_prob: np.ndarray,
-        click_prob: np.ndarray,
-        propensities: Propensities | None = None,
-    ) -> None:
-        """Add one page; ``propensities`` None logs nulls in the four propensity columns."""
-        i = self._size
-        if i == self.capacity:
-            raise ValueError(
-                f"PageBuffer is full ({self.capacity} pages): call to_record_batch() first"
-            )
-        self._shopper_id[i] = shopper_id
-        self._visit[i] = visit
-        self._page[i] = page
-        self._candidate_ids[i] = candidate_ids
-        self._slate[i] = slate
-        self._clicked[i] = clicked
-        self._bought[i] = bought
-        self._reward[i] = reward
-        self._terminated[i] = terminated
-        self._truncated[i] = truncated
-        self._true_utility[i] = true_utility
-        self._examine_prob[i] = examine_prob
-        self._click_prob[i] = click_prob
-        if propensities is None:
-            self._has_propensities[i] = False
-        else:
-            self._has_propensities[i] = True
-            self._slate_log_prob[i] = propensities.slate_log_prob
-            self._prefix_log_probs[i] = propensities.prefix_log_probs
-            self._position_probs[i] = propensities.position_probs
-            self._propensity_samples[i] = propensities.samples
-        self._size = i + 1
+        The rows are not checked one by one (the engine has checked them): a wrong width
+        raises NumPy's broadcast ValueError."""
+        rows = len(pages["shopper_id"])
+        start = 0
+        while start < rows:
+            take = min(rows - start, self.capacity - self._size)
+            source, target = slice(start, start + take), slice(self._size, self._size + take)
+            for name in PAGE_COLUMNS:
+                self._columns[name][target] = pages[name][source]
+            if propensities is None:
+                self._has_propensities[target] = False
+            else:
+                log_prob = np.asarray(propensities.slate_log_prob)[source]
+                self._has_propensities[target] = ~np.isnan(log_prob)
+                self._columns["slate_log_prob"][target] = log_prob
+                self._columns["prefix_log_probs"][target] = propensities.prefix_log_probs[source]
+                self._columns["position_probs"][target] = propensities.position_probs[source]
+                self._columns["propensity_samples"][target] = np.asarray(propensities.samples)[
+                    source
+                ]
+            self._size += take
+            start += take
+            if self._size == self.capacity:
+                self.flush()
 
-    def to_record_batch(self) -> pa.RecordBatch:
-        """The buffered pages as a record batch of `LOG_SCHEMA`; the buffer is empty after."""
+    def flush(self) -> None:
+        """Hand the buffered pages to ``write`` (nothing when there are none)."""
+        if self._size:
+            self.write(self._record_batch())
+
+    def _record_batch(self) -> pa.RecordBatch:
+        """The buffered pages as a record batch of `LOG_SCHEMA`; the sink is empty after."""
         m = self._size
+        columns = self._columns
         offsets_k = self._offsets_k[: m + 1]
         offsets_n = self._offsets_n[: m + 1]
         has = self._has_propensities[:m]
         missing = None if has.all() else ~has
         if missing is not None:  # defined values under the nulls, not leftover memory
-            self._slate_log_prob[:m][missing] = np.nan
-            self._prefix_log_probs[:m][missing] = np.nan
-            self._position_probs[:m][missing] = np.nan
-            self._propensity_samples[:m][missing] = 0
-        null_lists = None if missing is None else pa.array(missing)
-        # A big batch takes the arrays themselves (zero copy) and the buffer gets fresh ones; a
+            columns["slate_log_prob"][:m][missing] = np.nan
+            columns["prefix_log_probs"][:m][missing] = np.nan
+            columns["position_probs"][:m][missing] = np.nan
+            columns["propensity_samples"][:m][missing] = 0
+        valid = None if missing is None else has
+        # A big batch takes the arrays themselves (zero copy) and the sink gets fresh ones; a
         # small one gets a copy of its rows, so that many small batches do not each hold (and
         # map) a whole buffer's worth of memory.
         hand_over = 2 * m >= self.capacity
 
-        def rows(a: np.ndarray) -> np.ndarray:
-            return a[:m] if hand_over else a[:m].copy()
+        def taken(name: str) -> np.ndarray:
+            return columns[name][:m] if hand_over else columns[name][:m].copy()
 
-        def repeat(value: object, type_: pa.DataType) -> pa.Array:
-            return pa.repeat(pa.scalar(value, type_), m)
+        def rows(name: str, valid: np.ndarray | None = None) -> pa.Array:
+            return _arrow(taken(name), valid)
 
-        def lists(
-            name: str, a: np.ndarray, offsets: pa.Array, mask: pa.Array | None = None
-        ) -> pa.Array:
-            values = pa.array(rows(a).reshape(-1))  # Arrow uses NumPy's memory; bools are packed
+        def lists(name: str, offsets: pa.Array, valid: np.ndarray | None = None) -> pa.Array:
+            values = _arrow(taken(name).reshape(-1))  # Arrow uses NumPy's memory
+            nulls = None if valid is None else _arrow(~valid)
             type_ = LOG_SCHEMA.field(name).type
-            return pa.ListArray.from_arrays(offsets, values, type=type_, mask=mask)
+            return pa.ListArray.from_arrays(offsets, values, type=type_, mask=nulls)
 
-        columns = {
-            "run_id": repeat(self.run_id, pa.string()),
-            "seed": repeat(self.seed, pa.int64()),
-            "recommender": repeat(self.recommender, pa.string()),
-            "shopper_type": repeat(self.shopper_type, pa.string()),
-            "shopper_id": pa.array(rows(self._shopper_id)),
-            "visit": pa.array(rows(self._visit)),
-            "page": pa.array(rows(self._page)),
-            "candidate_ids": lists("candidate_ids", self._candidate_ids, offsets_n),
-            "slate": lists("slate", self._slate, offsets_k),
-            "clicked": lists("clicked", self._clicked, offsets_k),
-            "bought": lists("bought", self._bought, offsets_k),
-            "reward": pa.array(rows(self._reward)),
-            "terminated": pa.array(rows(self._terminated)),
-            "truncated": pa.array(rows(self._truncated)),
-            "slate_log_prob": pa.array(rows(self._slate_log_prob), mask=missing),
-            "prefix_log_probs": lists(
-                "prefix_log_probs", self._prefix_log_probs, offsets_k, null_lists
-            ),
-            "position_probs": lists("position_probs", self._position_probs, offsets_k, null_lists),
-            "propensity_samples": pa.array(rows(self._propensity_samples), mask=missing),
-            "true_utility": lists("true_utility", self._true_utility, offsets_k),
-            "examine_prob": lists("examine_prob", self._examine_prob, offsets_k),
-            "click_prob": lists("click_prob", self._click_prob, offsets_k),
+        arrays = {
+            "run_id": _repeat(self.run_id, m),
+            "seed": _arrow(np.full(m, self.seed, np.int64)),
+            "recommender": _repeat(self.recommender, m),
+            "shopper_type": _repeat(self.shopper_type, m),
+            "candidate_ids": lists("candidate_ids", offsets_n),
+            "prefix_log_probs": lists("prefix_log_probs", offsets_k, valid),
+            "position_probs": lists("position_probs", offsets_k, valid),
+            "slate_log_prob": rows("slate_log_prob", valid),
+            "propensity_samples": rows("propensity_samples", valid),
         }
+        for name in PAGE_COLUMNS:
+            if name not in arrays:
+                arrays[name] = lists(name, offsets_k) if columns[name].ndim == 2 else rows(name)
         batch = pa.RecordBatch.from_arrays(
-            [columns[name] for name in LOG_SCHEMA.names], schema=LOG_SCHEMA
+            [arrays[name] for name in LOG_SCHEMA.names], schema=LOG_SCHEMA
         )
         self._size = 0
-        if hand_over and m:
+        if hand_over:
             self._allocate()
         return batch
+
+
+def _arrow(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A 1-d NumPy array as an Arrow array on its memory (bools bit-packed), nulls where
+    ``valid`` is False. Arrow's own ``pa.array`` would import pandas (a second or so, once)."""
+    n = len(values)
+    nulls = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if values.dtype == np.bool_:
+        data = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), n, [nulls, data])
+    data = pa.py_buffer(np.ascontiguousarray(values))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), n, [nulls, data])
+
+
+def _repeat(text: str, n: int) -> pa.Array:
+    """``text`` ``n`` times, as an Arrow string array."""
+    raw = text.encode()
+    offsets = np.arange(n + 1, dtype=np.int32) * len(raw)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,7 +375,7 @@ class PartWriter:
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """Add a record batch of `LOG_SCHEMA` (from `PageBuffer.to_record_batch`)."""
+        """Add a record batch of `LOG_SCHEMA` (from a `LogSink`)."""
         if self._writer is None:
             raise ValueError(f"log part {self.path.name} is already closed")
         if not isinstance(batch, pa.RecordBatch):

@@ -1,4 +1,4 @@
-"""Propensities of ordered slates (DESIGN §2 "Propensities"): how likely a stochastic
+"""Propensities of ordered slates (`simshop_core.recommender.Propensities`): how likely a stochastic
 recommender was to show the slate it showed, for off-policy evaluation of its logs.
 
 - `uniform_propensities`: a uniformly random ordered slate of k distinct items out of n.
@@ -20,12 +20,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from simshop_core.recommender import Feedback, Propensities, Recommender
+from simshop_core.recommender import Feedback, Propensities, Recommender, observation_row
 from simshop_core.spaces import check_slate
 
 __all__ = [
     "DEFAULT_SAMPLES",
     "EpsilonMixture",
+    "broadcast_propensities",
     "plackett_luce_propensities",
     "uniform_propensities",
 ]
@@ -66,6 +67,17 @@ def uniform_propensities(n: int, slate: Any) -> Propensities:
         prefix_log_probs=prefix,
         position_probs=np.full(k, 1.0 / n),
         samples=0,
+    )
+
+
+def broadcast_propensities(propensities: Propensities, rows: int) -> Propensities:
+    """One slate's propensities as those of a batch of ``rows`` slates that share them."""
+    k = len(propensities.prefix_log_probs)
+    return Propensities(
+        slate_log_prob=np.full(rows, propensities.slate_log_prob),
+        prefix_log_probs=np.broadcast_to(propensities.prefix_log_probs, (rows, k)),
+        position_probs=np.broadcast_to(propensities.position_probs, (rows, k)),
+        samples=np.full(rows, propensities.samples, dtype=np.int64),
     )
 
 
@@ -241,6 +253,12 @@ def _monte_carlo_marginals(
     return sums / samples
 
 
+_STOCHASTIC_BASE = (
+    "{} draws random numbers but reports no propensities: a stochastic recommender must "
+    "implement propensities() to be mixed with uniform exploration"
+)
+
+
 # --- ε-mixture -----------------------------------------------------------------------------
 
 
@@ -282,6 +300,8 @@ class EpsilonMixture(Recommender):
         self._base_rng: np.random.Generator | None = None
         # The last page: (observation, k, base's slate, whether base drew from its rng).
         self._last: tuple[dict[str, Any], int, np.ndarray, bool] | None = None
+        # The last batch: (observations, k, base's slates, whether base drew from its rng).
+        self._last_batch: tuple[dict[str, Any], int, np.ndarray, bool] | None = None
 
     @property
     def label(self) -> str:
@@ -304,7 +324,7 @@ class EpsilonMixture(Recommender):
         except (TypeError, ValueError):
             child = np.random.default_rng(rng.integers(2**63))
         self._base_rng = child
-        self._last = None
+        self._last = self._last_batch = None
         self.base.reset(child)
 
     def recommend(self, observation: dict[str, Any], k: int) -> np.ndarray:
@@ -321,6 +341,18 @@ class EpsilonMixture(Recommender):
             return self.rng.permutation(n)[:k].astype(np.int64)
         return base_slate
 
+    def recommend_batch(self, observations: dict[str, Any], k: int) -> np.ndarray:
+        """`recommend` row by row (the same draws in the same order: the same slates), the
+        base's slates kept for `propensities_batch`, which then need not ask for them again."""
+        slates, bases, drew = [], [], False
+        for i in range(len(observations["user_type"])):
+            slates.append(self.recommend(observation_row(observations, i), k))
+            assert self._last is not None
+            bases.append(self._last[2])
+            drew |= self._last[3]
+        self._last_batch = (observations, int(k), np.stack(bases), drew)
+        return np.stack(slates)  # its dtype as given: the boundary checks it
+
     def update(self, feedback: Feedback) -> None:
         self.base.update(feedback)
 
@@ -335,11 +367,7 @@ class EpsilonMixture(Recommender):
         if base is None:
             base_slate, drew = self._base_slate(observation, len(slate))
             if drew:
-                raise ValueError(
-                    f"{type(self.base).__name__} draws random numbers but reports no "
-                    "propensities: a stochastic recommender must implement propensities() "
-                    "to be mixed with uniform exploration"
-                )
+                raise ValueError(_STOCHASTIC_BASE.format(type(self.base).__name__))
             hits = base_slate[: len(slate)] == slate
             with np.errstate(divide="ignore"):
                 base_prefix = np.log(np.cumprod(hits).astype(np.float64))
@@ -357,6 +385,62 @@ class EpsilonMixture(Recommender):
             position_probs=(1.0 - eps) * base.position_probs + eps / n,
             samples=base.samples,
         )
+
+    def propensities_batch(self, observations: dict[str, Any], slates: np.ndarray) -> Propensities:
+        """`propensities` of every row at once, as arrays (the same numbers)."""
+        rows, n = observations["candidates"]["product_id"].shape
+        slates = np.asarray(slates)
+        k = slates.shape[1]
+        uniform = uniform_propensities(n, slates[0])  # the same for every slate
+        eps = self.epsilon
+        log_eps = math.log(eps) if eps > 0 else -math.inf
+        log_keep = math.log1p(-eps) if eps < 1 else -math.inf
+        base = None
+        if type(self.base).propensities is not Recommender.propensities:  # it may have some
+            base = self.base.propensities_batch(observations, slates)
+        if base is None:  # deterministic: every row is worked out below
+            nan = np.full((rows, k), np.nan)
+            base = Propensities(nan[:, 0], nan, nan, np.zeros(rows, dtype=np.int64))
+        missing = np.isnan(base.slate_log_prob)
+        if missing.any():  # rows the base has no propensities for: it is deterministic there
+            base_slates, drew = self._base_slates(observations, k)
+            if drew:
+                raise ValueError(_STOCHASTIC_BASE.format(type(self.base).__name__))
+            hits = base_slates[:, :k] == slates
+            with np.errstate(divide="ignore"):
+                base_prefix = np.log(np.cumprod(hits, axis=1).astype(np.float64))
+            base = Propensities(
+                slate_log_prob=np.where(missing, base_prefix[:, -1], base.slate_log_prob),
+                prefix_log_probs=np.where(missing[:, None], base_prefix, base.prefix_log_probs),
+                position_probs=np.where(
+                    missing[:, None], hits.astype(np.float64), base.position_probs
+                ),
+                samples=np.where(missing, 0, base.samples),
+            )
+        return Propensities(
+            slate_log_prob=np.logaddexp(
+                log_keep + base.slate_log_prob, log_eps + uniform.slate_log_prob
+            ),
+            prefix_log_probs=np.logaddexp(
+                log_keep + base.prefix_log_probs, log_eps + uniform.prefix_log_probs
+            ),
+            position_probs=(1.0 - eps) * base.position_probs + eps / n,
+            samples=np.asarray(base.samples, dtype=np.int64),
+        )
+
+    def _base_slates(self, observations: dict[str, Any], k: int) -> tuple[np.ndarray, bool]:
+        """Base's slates for this batch: those `recommend_batch` kept, else recomputed with
+        its rng put back after."""
+        last = self._last_batch
+        if last is not None and last[0] is observations and last[1] == k:
+            return last[2], last[3]
+        if self._base_rng is None:
+            raise RuntimeError("EpsilonMixture.propensities called before reset(rng)")
+        state = self._base_rng.bit_generator.state
+        base_slates = np.asarray(self.base.recommend_batch(observations, k))
+        drew = self._base_rng.bit_generator.state != state
+        self._base_rng.bit_generator.state = state
+        return base_slates, drew
 
     def _base_slate(self, observation: dict[str, Any], k: int) -> tuple[np.ndarray, bool]:
         """Base's slate for this page: the one cached by `recommend` (no second forward pass,

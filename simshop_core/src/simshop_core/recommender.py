@@ -1,5 +1,6 @@
-"""The abstract recommender every recommender plugin subclasses, and what it learns from
-(DESIGN §2): `Feedback` after each page, `Propensities` for the slates it shows."""
+"""The abstract recommender every recommender plugin subclasses, and what it learns from:
+`Feedback` after each page, `Propensities` for the slates it shows (the plugin contract, in
+the README)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,36 @@ class Propensities:
       marginal;
     - ``samples``: 0 when every number is exact, else the Monte Carlo sample count behind
       ``position_probs``.
+
+    The propensities of N slates (`Recommender.propensities_batch`) are one `Propensities`
+    whose fields have a leading N axis: ``slate_log_prob`` and ``samples`` (N,), the others
+    (N, k). There a NaN ``slate_log_prob`` marks a row without propensities.
     """
 
-    slate_log_prob: float
-    prefix_log_probs: np.ndarray  # float (k,)
-    position_probs: np.ndarray  # float (k,)
-    samples: int = 0
+    slate_log_prob: float  # or float (N,) in a batch
+    prefix_log_probs: np.ndarray  # float (k,), or (N, k)
+    position_probs: np.ndarray  # float (k,), or (N, k)
+    samples: int = 0  # or int (N,)
+
+    @staticmethod
+    def stack(rows: list[Propensities | None], k: int) -> Propensities | None:
+        """N single-slate propensities as one batch (None: no row has any); a None row gets
+        NaN numbers and 0 samples."""
+        if all(row is None for row in rows):
+            return None
+        nan = np.full(k, np.nan)
+        return Propensities(
+            slate_log_prob=np.array(
+                [np.nan if row is None else row.slate_log_prob for row in rows], dtype=np.float64
+            ),
+            prefix_log_probs=np.stack(
+                [nan if row is None else row.prefix_log_probs for row in rows]
+            ).astype(np.float64, copy=False),
+            position_probs=np.stack(
+                [nan if row is None else row.position_probs for row in rows]
+            ).astype(np.float64, copy=False),
+            samples=np.array([0 if row is None else row.samples for row in rows], dtype=np.int64),
+        )
 
 
 class Recommender(abc.ABC):
@@ -94,6 +119,23 @@ class Recommender(abc.ABC):
         ``self.rng`` (that would change the slates it recommends).
         """
         return None
+
+    def propensities_batch(
+        self, observations: dict[str, Any], slates: np.ndarray
+    ) -> Propensities | None:
+        """The propensities of N slates (N, k) on N observations (the fields with a leading
+        N axis, as `recommend_batch` gets them), as one `Propensities` with a leading N axis
+        (None: no propensities). Row i must be what `propensities` says of row i. The default
+        asks `propensities` once per observation; recommenders that can work on the batch as
+        arrays override it, so logging a population step is not N Python calls."""
+        k = np.shape(slates)[1]
+        return Propensities.stack(
+            [
+                self.propensities(observation_row(observations, i), slates[i])
+                for i in range(len(slates))
+            ],
+            k,
+        )
 
     @property
     def env_options(self) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The one rollout loop (DESIGN §10): a recommender plays against a `ShopEnv`, one `Page`
+"""The one rollout loop: a recommender plays against a `ShopEnv`, one `Page`
 record at a time — or against the population engine, one page for every shopper at once.
 
 Evaluation, the plugin checks, the app's session and logging all step the env through here,
@@ -165,7 +165,7 @@ def play_pages(
     *,
     propensities: bool = False,
     learn: bool = False,
-) -> tuple[dict[str, Any], np.ndarray, list[Propensities | None] | None, PageBatch]:
+) -> tuple[dict[str, Any], np.ndarray, Propensities | None, PageBatch]:
     """One page for every slot of ``population`` at once, ``recommender`` choosing the
     slates; only the ``active`` slots are stepped. Returns the observations (the engine's
     buffers), the slates, their propensities (with ``propensities``, else None) and the
@@ -228,10 +228,64 @@ def recommend_batch(
 
 def batch_propensities(
     recommender: Recommender, observations: dict[str, Any], slates: np.ndarray
-) -> list[Propensities | None]:
-    """Each row's propensities (asked one observation at a time: only logging needs them)."""
-    k = slates.shape[1]
-    return [
-        _propensities(recommender, observation_row(observations, i), slates[i], k)
-        for i in range(len(slates))
-    ]
+) -> Propensities | None:
+    """The rows' propensities as one batch (`Recommender.propensities_batch`), checked: the
+    right shapes, log-probabilities <= 0, marginals in [0, 1], no +inf (a NaN
+    ``slate_log_prob`` marks a row without propensities). Anything else is a
+    `PluginRuntimeError` naming the recommender and its plugin. A recommender without a
+    batch form is asked one observation at a time, each answer checked by `_propensities`."""
+    rows, k = slates.shape
+    kind = type(recommender)
+    if kind.propensities_batch is Recommender.propensities_batch:
+        if kind.propensities is Recommender.propensities:
+            return None  # the base class's: no propensities, whatever the observation
+        return Propensities.stack(
+            [
+                _propensities(recommender, observation_row(observations, i), slates[i], k)
+                for i in range(rows)
+            ],
+            k,
+        )
+    try:
+        found = recommender.propensities_batch(observations, slates)
+    except Exception as exc:
+        raise blame(recommender, "propensities", f"raised {describe_exception(exc)}") from exc
+    if found is None:
+        return None
+    try:
+        return _check_batch(found, rows, k)
+    except ValueError as exc:
+        raise blame(recommender, "propensities", f"returned {exc}") from None
+
+
+def _check_batch(found: Any, rows: int, k: int) -> Propensities:
+    """``found`` as float64/int64 arrays of a batch of ``rows`` slates of ``k``, or a
+    ValueError saying what is wrong with it."""
+    if not isinstance(found, Propensities):
+        raise ValueError(f"{type(found).__name__}, not Propensities")
+    shapes = {"slate_log_prob": (rows,), "prefix_log_probs": (rows, k)}
+    shapes |= {"position_probs": (rows, k), "samples": (rows,)}
+    arrays = {}
+    for name, shape in shapes.items():
+        value = getattr(found, name)
+        if np.shape(value) != shape:
+            raise ValueError(f"{name} of shape {np.shape(value)}, not {shape}")
+        arrays[name] = np.asarray(value)
+    if arrays["samples"].dtype.kind not in "iu" or (arrays["samples"] < 0).any():
+        raise ValueError("samples that are not counts (integers >= 0)")
+    log_prob = arrays["slate_log_prob"].astype(np.float64, copy=False)
+    given = ~np.isnan(log_prob)  # NaN: a row without propensities
+    prefix = arrays["prefix_log_probs"].astype(np.float64, copy=False)[given]
+    position = arrays["position_probs"].astype(np.float64, copy=False)[given]
+    if np.isnan(prefix).any() or np.isnan(position).any():
+        raise ValueError("NaN propensities on a row that has them")
+    if (log_prob[given] > 0).any() or (prefix > 0).any():
+        raise ValueError("log-probabilities above 0")
+    if not ((position >= 0) & (position <= 1)).all():
+        raise ValueError("position_probs outside [0, 1]")
+    return Propensities(
+        slate_log_prob=log_prob,
+        prefix_log_probs=arrays["prefix_log_probs"].astype(np.float64, copy=False),
+        position_probs=arrays["position_probs"].astype(np.float64, copy=False),
+        samples=arrays["samples"].astype(np.int64, copy=False),
+    )

@@ -1,11 +1,13 @@
-"""Where evaluation tasks run: a small executor interface, and Dask behind it (DESIGN §11).
+"""Where tasks run: this process, spawned worker processes, or Dask.
 
-Evaluation's unit of work is a (cell, block) task. `Executor` is all `_run_cells` needs of
-whatever runs them: ``submit(fn, *args) -> future``, ``as_completed(futures)`` and
-``share(obj)`` (an object every task takes, sent once). `dask_executor` yields one over a
-`dask.distributed.Client`: ``"local"`` starts a `LocalCluster` of worker processes on this
-machine and closes it afterwards, an address (``tcp://HOST:PORT``) connects to a running
-cluster. Every task carries its own seeds, so a Dask run's numbers equal a local run's.
+The cell runner's unit of work is a (cell, block) task (`simshop_core.runner.run_cells`).
+`Executor` is all it needs of whatever runs them: ``submit(fn, *args) -> future``,
+``as_completed(futures)`` and ``share(obj)`` (an object every task takes, sent once).
+`executor` yields one: without a scheduler, a pool of spawned worker processes
+(`worker_pool`); with one, `dask_executor` over a `dask.distributed.Client`: ``"local"``
+starts a `LocalCluster` of worker processes on this machine and closes it afterwards, an
+address (``tcp://HOST:PORT``) connects to a running cluster. Every task carries its own
+seeds, so the numbers do not depend on where it ran.
 
 Dask is an optional dependency (``pip install 'simshop-core[dask]'``), imported only when a
 scheduler is asked for: this module's top level imports the standard library only.
@@ -19,6 +21,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,70 @@ class Executor:
     submit: Callable[..., Any]
     as_completed: Callable[[Iterable[Any]], Iterator[Any]]
     share: Callable[[Any], Any] = field(default=lambda obj: obj)
+
+
+@contextlib.contextmanager
+def executor(scheduler: str | None, workers: int) -> Iterator[Executor]:
+    """Dask's workers with a ``scheduler`` (none started when ``workers`` is 0: no task goes
+    away), else ``workers`` spawned processes (`worker_pool`)."""
+    if scheduler is not None and workers > 0:
+        with dask_executor(scheduler, workers) as dask:
+            yield dask
+        return
+    with worker_pool(workers if scheduler is None else 0) as submit:
+        yield Executor(submit, as_completed)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[Callable[..., Future[Any]]]:
+    """Yield ``submit`` for a pool of ``workers`` spawned processes (none: nothing to submit).
+
+    Ctrl-C belongs to this process alone: the workers start with SIGINT blocked (they inherit
+    the mask while they are spawned, so not even their start-up prints a traceback), and on
+    any exception here — KeyboardInterrupt included — they are terminated and joined before
+    it propagates, so no worker outlives the run or writes to a log being cleaned up.
+    """
+    if workers < 1:
+        yield _no_submit
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # safe with torch's threads
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+
+    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        # submit spawns the workers; an interrupt meanwhile is delivered once unblocked.
+        blocked = block_sigint()
+        try:
+            return pool.submit(fn, *args)
+        finally:
+            restore_sigint(blocked)
+
+    try:
+        yield submit
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _no_submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    raise RuntimeError("no worker processes were started")
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now: cancel what has not started, terminate what has. ``_processes``
+    is private, but the executor has no public way to stop a running task (before 3.14)."""
+    blocked = block_sigint()  # a second Ctrl-C must not cut the clean-up short
+    try:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        restore_sigint(blocked)
 
 
 def check_scheduler(scheduler: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""A sweep: recommenders × parameters × shoppers × seeds, run as one grid (DESIGN §11).
+"""A sweep: recommenders × parameters × shoppers × seeds, run as one grid.
 
 A spec in a sweep may give several values of a parameter (or several model paths) separated
 by ``|``: ``popularity:explore=0.05|0.1|0.2`` is three recommenders, and two such parameters
@@ -27,15 +27,15 @@ from simshop_core.evaluation import (
     RANDOM,
     CellFailure,
     CellResult,
-    _check_scheduler,
-    _plan,
-    _run_cells,
-    _spec_text,
-    _with_scores,
+    cell_results,
+    plan_comparison,
     run_manifest,
     scalar_fields,
+    spec_text,
+    with_scores,
 )
 from simshop_core.files import atomic_path, atomic_write_text
+from simshop_core.scheduler import check_scheduler
 from simshop_core.specs import label as spec_label
 from simshop_core.specs import parse_spec
 
@@ -202,27 +202,27 @@ def sweep(
     jobs = check_int("jobs", jobs, 1, MAX_JOBS)
     learner_batch = check_int("learner_batch", learner_batch, 1, MAX_EPISODES)
     seed_list = parse_seeds(seeds)
-    scheduler = _check_scheduler(scheduler)
+    scheduler = check_scheduler(scheduler)
     rec_specs = expand_specs(recommenders)
     user_list = expand_specs(users)
-    plan = _plan(rec_specs, user_list, catalog, env_options)
+    plan = plan_comparison(rec_specs, user_list, catalog, env_options)
     in_process = jobs == 1 and scheduler is None
     per_seed = [plan.cells(seed, episodes, in_process, learner_batch) for seed in seed_list]
     cells = [cell for seed_cells in per_seed for cell in seed_cells]
-    played = iter(_run_cells(cells, plan.catalog, jobs, progress, None, scheduler))
+    played = iter(cell_results(cells, plan.catalog, jobs, progress, None, scheduler))
     rows: list[dict[str, Any]] = []
     failures = [(seed, f) for seed in seed_list for f in plan.failures()]
     for seed, seed_cells in zip(seed_list, per_seed, strict=True):
         outcomes = [next(played) for _ in seed_cells]
         failures += [(seed, r) for r in outcomes if isinstance(r, CellFailure)]
         results = [r for r in outcomes if isinstance(r, CellResult)]
-        rows += [{"seed": seed, **_cell_row(cell)} for cell in _with_scores(results)]
+        rows += [{"seed": seed, **_cell_row(cell)} for cell in with_scores(results)]
     failures.sort(key=lambda item: (item[0], item[1].user, item[1].recommender))
     manifest = run_manifest(
         seed=seed_list[0],
         episodes=episodes,
         users=plan.users,
-        recommenders={label: _spec_text(spec) for label, spec in sorted(plan.specs.items())},
+        recommenders={label: spec_text(spec) for label, spec in sorted(plan.specs.items())},
         env_options=plan.options,
         catalog=plan.catalog,
         learner_batch=learner_batch,

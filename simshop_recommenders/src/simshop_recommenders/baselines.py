@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from simshop_core import Recommender
-from simshop_core.propensity import uniform_propensities
+from simshop_core.propensity import broadcast_propensities, uniform_propensities
 from simshop_core.recommender import Propensities
 from simshop_core.spaces import sample_slates
 
@@ -55,6 +55,11 @@ class RandomRecommender(Recommender):
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
         """Exact: every ordered slate of k distinct candidates out of n is equally likely."""
         return uniform_propensities(num_candidates(observation), slate)
+
+    def propensities_batch(self, observations: dict[str, Any], slates: np.ndarray) -> Propensities:
+        """Exact, and the same for every slate: `propensities` of the first, broadcast."""
+        rows, n = observations["candidates"]["product_id"].shape
+        return broadcast_propensities(uniform_propensities(n, slates[0]), rows)
 
 
 class PopularityRecommender(Recommender):

@@ -1,4 +1,4 @@
-"""``run_abtest``: an A/B test of two recommenders in simulation, end to end (DESIGN §14).
+"""``run_abtest``: an A/B test of two recommenders in simulation, end to end.
 
 Both arms are played on ALL the shoppers, with the same random streams (the population
 engine, one env seed for both arms: shopper i is the same person in either arm, and meets
@@ -14,14 +14,15 @@ spec plays two identical arms (its true effect is exactly 0; it is played once).
 assignment has a seed of its own (`assignment.assign`). Replicates for ``calibrate`` use
 fresh master seeds derived from the master seed and the replicate's number.
 
-A recommender that learns online plays its arm as one block on the scalar env (exact online
-learning, as evaluation does) and so learns from every shopper's visits in that arm's run,
-as if it had had all the traffic.
+Each arm is a cell of the one cell runner (`simshop_core.runner`), as in evaluation: blocks
+of `AB_BLOCK` shoppers on the population engine, sent to this process, ``jobs`` worker
+processes or a Dask ``scheduler`` with the same numbers. A recommender that learns online
+plays its arm as one block on the scalar env (exact online learning, as evaluation does) and
+so learns from every shopper's visits in that arm's run, as if it had had all the traffic.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -33,8 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from simshop_core import blocks
-from simshop_core.blocks import Visits, block_count, block_quotas, block_rng, play_block
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed, real_problem
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
@@ -46,9 +45,12 @@ from simshop_core.evaluation import (
     user_specs,
 )
 from simshop_core.files import atomic_write_text, check_results_path
-from simshop_core.oracle import ORACLE, Oracle
+from simshop_core.oracle import ORACLE
+from simshop_core.plugins import PluginError
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
+from simshop_core.runner import Cell, run_cells
+from simshop_core.scheduler import check_scheduler
 from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
 from simshop_core.stats import normal_quantile
@@ -138,7 +140,7 @@ class ABResult:
         return self.a == self.b
 
     def primary(self) -> dict[str, Any]:
-        """The ``primary`` object of the results file (DESIGN §14)."""
+        """The ``primary`` object of the results file."""
         m = self.primary_metric
         out: dict[str, Any] = {
             "metric": m.metric,
@@ -324,94 +326,46 @@ def _rebuildable(spec: str) -> bool:
     return name == ORACLE or get_registry().get("recommender", name).distribution is not None
 
 
-def _play(
-    arm: _Arm,
-    block: int,
-    setup_users: list[str],
-    options: dict[str, Any],
-    catalog: Catalog,
-    env_seed: int,
-    shoppers: int,
-) -> Visits:
-    """One block of one arm (or a learner's whole arm) on ``shoppers`` shoppers."""
-    env = ShopEnv(catalog, users=setup_users, **options)
-    per_shopper = env.visits_per_shopper
-    if arm.label == ORACLE:
-        recommender: Recommender = Oracle(env)
-    elif arm.recommender is not None:
-        recommender = copy.deepcopy(arm.recommender) if arm.learner else arm.recommender
-    else:
-        recommender = make_recommender(arm.spec)
-    if arm.learner:
-        recommender.reset(np.random.default_rng(arm.rec_seed))
-        return blocks.play_learner(env, recommender, env_seed, shoppers * per_shopper)
-    recommender.reset(block_rng(arm.rec_seed, block))
-    index, quotas = block_quotas(shoppers * per_shopper, per_shopper, block, AB_BLOCK)
-    return play_block(env, recommender, env_seed, index, quotas)
-
-
 def _play_arms(
     setup: _Setup,
     seeds: list[int],
     shoppers: int,
     jobs: int,
     progress: Callable[[int], None] | None,
+    scheduler: str | None = None,
 ) -> list[tuple[ShopperValues, ShopperValues]]:
     """Both arms on all ``shoppers``, for each master seed of ``seeds`` (an A/A test of one
-    spec is played once). The work is one task per (seed, arm, block); with ``jobs > 1``
-    the tasks go to spawned worker processes (those a worker cannot rebuild run here), and
-    the blocks are put together in order, so the numbers do not depend on ``jobs``."""
-    plans = [_arms(setup, seed, in_process=jobs == 1) for seed in seeds]
-    n_blocks = block_count(shoppers * setup.per_shopper, setup.per_shopper, AB_BLOCK)
-    tasks: list[tuple[int, int, int]] = []  # (seed, arm, block)
-    for s, (_, arm_a, arm_b) in enumerate(plans):
-        arms = [arm_a] if arm_a.label == arm_b.label else [arm_a, arm_b]
-        for i, arm in enumerate(arms):
-            tasks.extend((s, i, b) for b in range(1 if arm.learner else n_blocks))
-
-    def args(task: tuple[int, int, int]) -> tuple[Any, ...]:
-        s, i, b = task
-        env_seed, *arms = plans[s]
-        return (arms[i], b, setup.users, setup.options, setup.catalog, env_seed, shoppers)
-
-    played: dict[tuple[int, int, int], Visits] = {}
-    away = [
-        t
-        for t in tasks
-        if jobs > 1 and not setup.local_users and plans[t[0]][1 + t[1]].recommender is None
-    ]
-    if away:
-        from concurrent.futures import as_completed
-
-        from simshop_core.evaluation import worker_pool
-
-        with worker_pool(min(jobs, len(away))) as submit:
-            futures = {submit(_play, *args(t)): t for t in away}
-            remote = set(away)
-            for t in tasks:
-                if t not in remote:
-                    played[t] = _play(*args(t))
-                    _advance(progress, played[t])
-            for future in as_completed(futures):
-                played[futures[future]] = future.result()
-                _advance(progress, played[futures[future]])
-    else:
-        for t in tasks:
-            played[t] = _play(*args(t))
-            _advance(progress, played[t])
+    spec is played once): one cell per (seed, arm), played by the cell runner over ``jobs``
+    processes or a Dask ``scheduler``; the numbers do not depend on either."""
+    plans = [_arms(setup, seed, in_process=jobs == 1 and scheduler is None) for seed in seeds]
+    mix = ",".join(setup.users)
+    cells: list[Cell] = []
+    for env_seed, arm_a, arm_b in plans:
+        for arm in [arm_a] if arm_a.label == arm_b.label else [arm_a, arm_b]:
+            cells.append(
+                Cell(
+                    mix,
+                    arm.spec if arm.recommender is None else arm.recommender,
+                    arm.label,
+                    shoppers * setup.per_shopper,
+                    env_seed,
+                    arm.rec_seed,
+                    setup.options,
+                    arm.learner,
+                    AB_BLOCK,
+                )
+            )
+    played = iter(run_cells(cells, setup.catalog, jobs, scheduler, progress))
     out = []
-    for s in range(len(seeds)):
+    for _, arm_a, arm_b in plans:
         values = []
-        for i in range(1 + (plans[s][1].label != plans[s][2].label)):
-            parts = [played[t] for t in tasks if t[:2] == (s, i)]  # block order
-            values.append(shopper_values(Visits.concatenate(parts), shoppers, setup.slate_size))
+        for _ in range(1 + (arm_a.label != arm_b.label)):
+            visits = next(played)
+            if isinstance(visits, PluginError):
+                raise visits
+            values.append(shopper_values(visits, shoppers, setup.slate_size))
         out.append((values[0], values[-1]))
     return out
-
-
-def _advance(progress: Callable[[int], None] | None, visits: Visits) -> None:
-    if progress is not None:
-        progress(len(visits.reward))
 
 
 # --- the test ------------------------------------------------------------------------------
@@ -474,6 +428,7 @@ def run_abtest(
     catalog: Catalog | str | os.PathLike[str] | None = None,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    scheduler: str | None = None,
 ) -> ABResult:
     """An A/B test of recommender specs ``a`` (control) and ``b`` (treatment) on
     ``shoppers`` shoppers of the mix ``users``; ``split`` is the share assigned to B.
@@ -483,7 +438,9 @@ def run_abtest(
     detectable effect (B − A, in the metric's units) to plan the shoppers for, also mSPRT's
     mixing scale. ``calibrate``: replicates with fresh seeds for the false-positive rate
     (A/A) or the power (A/B), the peeking contrast and the simulated power curve.
-    ``progress(n)`` is called with the number of visits just played."""
+    ``progress(n)`` is called with the number of visits just played. ``scheduler``: None
+    (this process, or ``jobs`` local worker processes), ``"local"`` (a Dask `LocalCluster`
+    of ``jobs`` workers) or a Dask scheduler address; the numbers are the same for all."""
     shoppers = check_int("shoppers", shoppers, 2, MAX_EPISODES)
     seed = check_seed(seed)
     split = check_split(split)
@@ -496,9 +453,10 @@ def run_abtest(
     calibrate = check_int("calibrate", calibrate, 0, MAX_REPLICATES)
     peek_every = check_int("peek_every", peek_every, 1, MAX_EPISODES)
     jobs = check_int("jobs", jobs, 1, MAX_JOBS)
+    scheduler = check_scheduler(scheduler)
     setup = _setup(a, b, users, catalog, env_options, visits)
 
-    ((values_a, values_b),) = _play_arms(setup, [seed], shoppers, jobs, progress)
+    ((values_a, values_b),) = _play_arms(setup, [seed], shoppers, jobs, progress, scheduler)
     in_b = assign(np.arange(shoppers), seed, split)
     rows = [_metric_result(m, values_a, values_b, in_b, alpha) for m in METRICS]
     primary_run = running(metric, _observed(values_a, values_b, in_b), in_b)
@@ -521,6 +479,7 @@ def run_abtest(
             jobs,
             power,
             progress,
+            scheduler,
         )
     manifest = run_manifest(
         seed=seed,
@@ -572,18 +531,19 @@ def _calibrate(
     jobs: int,
     power: PowerPlan | None,
     progress: Callable[[int], None] | None,
+    scheduler: str | None = None,
 ) -> Calibration:
     """``replicates`` fresh experiments of the same design, summarised."""
     grid = curve_grid(shoppers)
     outcomes: list[Outcome] = []
     seeds = [_replicate_seed(seed, r) for r in range(replicates)]
     # Replicates are played in chunks of at most `_CHUNK_SHOPPERS` shoppers in all (one
-    # process pool per chunk), each summarised before the next is played.
+    # pool of workers per chunk), each summarised before the next is played.
     chunk = max(1, _CHUNK_SHOPPERS // shoppers)
     for start in range(0, replicates, chunk):
         some = seeds[start : start + chunk]
         for fresh, (values_a, values_b) in zip(
-            some, _play_arms(setup, some, shoppers, jobs, progress), strict=True
+            some, _play_arms(setup, some, shoppers, jobs, progress, scheduler), strict=True
         ):
             in_b = assign(np.arange(shoppers), fresh, split)
             run = running(metric, _observed(values_a, values_b, in_b), in_b)

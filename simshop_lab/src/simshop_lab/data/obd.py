@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simshop_core.logs import (
+    LogSink,
     LogWriter,
-    PageBuffer,
     check_log_target,
     read_log_arrays,
     read_log_metadata,
@@ -327,42 +327,43 @@ def write_obd_log(
     click = frame["click"].to_numpy(np.int64).astype(bool)
     pscore = frame["propensity_score"].to_numpy(np.float64)
     samples = 0 if policy == "random" else BTS_PROPENSITY_SAMPLES
-    candidates = np.arange(n_items, dtype=np.int64)
-    nan, no = np.full(1, np.nan), np.zeros(1, bool)
-    buffer = PageBuffer(
-        run_id=f"obd-{policy}-{OBD_CAMPAIGN}",
-        seed=0,
-        recommender=f"obd_{policy}",
-        shopper_type="obd",
-        num_candidates=n_items,
-        slate_size=1,
-        capacity=max(len(frame), 1),
-    )
+    rows = len(frame)
+    nan = np.full((rows, 1), np.nan)
+    pages = {
+        "shopper_id": np.arange(rows),
+        "visit": np.ones(rows, np.int64),
+        "page": position,
+        "candidate_ids": np.broadcast_to(np.arange(n_items, dtype=np.int64), (rows, n_items)),
+        "slate": item[:, None],
+        "clicked": click[:, None],
+        "bought": np.zeros((rows, 1), bool),
+        "reward": click.astype(np.float64),
+        "terminated": np.ones(rows, bool),
+        "truncated": np.zeros(rows, bool),
+        "true_utility": nan,
+        "examine_prob": nan,
+        "click_prob": nan,
+    }
     log_p = np.log(pscore)
-    for i in range(len(frame)):  # 10,000 rows: the public append is fast enough (~50 ms)
-        buffer.append(
-            shopper_id=i,
-            visit=1,
-            page=int(position[i]),
-            candidate_ids=candidates,
-            slate=item[i : i + 1],
-            clicked=click[i : i + 1],
-            bought=no,
-            reward=float(click[i]),
-            terminated=True,
-            truncated=False,
-            true_utility=nan,
-            examine_prob=nan,
-            click_prob=nan,
-            propensities=Propensities(
-                slate_log_prob=float(log_p[i]),
-                prefix_log_probs=log_p[i : i + 1],
-                position_probs=pscore[i : i + 1],
-                samples=samples,
-            ),
-        )
+    propensities = Propensities(
+        slate_log_prob=log_p,
+        prefix_log_probs=log_p[:, None],
+        position_probs=pscore[:, None],
+        samples=np.full(rows, samples, np.int64),
+    )
     with LogWriter(target, obd_metadata(policy, items, n_items)) as writer:
-        writer.write(buffer.to_record_batch())
+        sink = LogSink(
+            writer.write,
+            run_id=f"obd-{policy}-{OBD_CAMPAIGN}",
+            seed=0,
+            recommender=f"obd_{policy}",
+            shopper_type="obd",
+            num_candidates=n_items,
+            slate_size=1,
+            capacity=max(rows, 1),
+        )
+        sink.append(pages, propensities)
+        sink.flush()
     return target
 
 

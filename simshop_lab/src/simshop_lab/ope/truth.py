@@ -1,4 +1,4 @@
-"""The truth only a simulator knows: what the target would have got (DESIGN §13).
+"""The truth only a simulator knows: what the target would have got.
 
 - **Page level** (`page_truth`): the target's expected metric on each logged page state —
   the replayed state's realised utilities (`Population.true_utilities`: the utility noise is
@@ -8,7 +8,8 @@
   slates when it is stochastic). This is the quantity every estimator estimates: the logged
   pages' states are fixed, only the slate changes.
 - **Visit level** (`visit_truth`): the target run online on the same shoppers (indices and
-  visits per shopper) with the same random streams, through evaluation's blocks — its own
+  visits per shopper) with the same random streams, by the cell runner in evaluation's
+  blocks (`simshop_core.runner.play_shoppers`) — its own
   slates change the states it meets. Reported per page: the metric summed over every page
   shown, divided by the pages shown (so it reads on the page-level scale); per visit it is
   what `simshop evaluate` prints for the cell.
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simshop_core.blocks import BLOCK_SHOPPERS, Visits, block_rng, play_block, play_learner
 from simshop_core.evaluation import cell_seeds, is_learner
 from simshop_core.population import Population
 from simshop_core.reward import RewardWeights
+from simshop_core.runner import play_shoppers
 from simshop_lab.ope.data import Metric
 
 METRICS: tuple[str, ...] = ("reward", "clicks", "buys")
@@ -159,24 +160,16 @@ def visit_truth(
 ) -> VisitTruth:
     """``target`` (a `Recommender`) played on ``shoppers`` (indices, ascending) for
     ``visits`` visits each, with the cell's env seed and the recommender seed evaluation
-    would give it (`cell_seeds`), in evaluation's blocks of `BLOCK_SHOPPERS`; a learner plays
+    would give it (`cell_seeds`), in evaluation's blocks (`blocks.BLOCK_SHOPPERS`); a learner plays
     the cell as one block, online."""
     from simshop_core.env import ShopEnv
     from simshop_core.recommender import Recommender
 
     assert isinstance(env, ShopEnv) and isinstance(target, Recommender)
     _, rec_seed = cell_seeds(master_seed, shopper_type, target_label)
-    if is_learner(target):
-        target.reset(np.random.default_rng(rec_seed))
-        played = play_learner(env, target, env_seed, int(visits.sum()))
-    else:
-        parts = []
-        block = shoppers // BLOCK_SHOPPERS  # evaluation's blocks: by shopper index
-        for b in np.unique(block).tolist():
-            target.reset(block_rng(rec_seed, b))
-            part = block == b
-            parts.append(play_block(env, target, env_seed, shoppers[part], visits[part]))
-        played = Visits.concatenate(parts)
+    played = play_shoppers(
+        env, target, env_seed, rec_seed, shoppers, visits, learner=is_learner(target)
+    )
     return VisitTruth(
         pages=int(played.length.sum()),
         reward=float(played.reward.sum()),

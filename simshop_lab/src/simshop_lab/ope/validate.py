@@ -23,17 +23,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from simshop_core.blocks import BLOCK_SHOPPERS, block_rng, play_block, play_learner
+from simshop_core.blocks import play_block
 from simshop_core.bounds import check_int, check_seed
 from simshop_core.catalog import Catalog
-from simshop_core.env import ShopEnv
 from simshop_core.evaluation import cell_seeds, is_learner
-from simshop_core.logs import PageBuffer
-from simshop_core.population import Population
-from simshop_core.propensity import uniform_propensities
-from simshop_core.recommender import Recommender
+from simshop_core.logs import LogSink
 from simshop_core.registry import make_recommender
-from simshop_core.rollout import play_pages
+from simshop_core.runner import play_shoppers
 from simshop_core.streams import Purpose, seeds, shopper_keys
 from simshop_lab.ope.inputs import build_inputs
 from simshop_lab.ope.replay import LoggedPages, Replay, pages_from_table
@@ -73,14 +69,19 @@ def fresh_seed(seed: int, r: int) -> int:
 
 
 def fresh_log(replay: Replay, master_seed: int) -> LoggedPages:
-    """The logger re-run with ``master_seed`` on the replay's cells (same shoppers and visits),
-    its pages kept in memory."""
+    """The logger re-run with ``master_seed`` on the replay's cells (same shoppers and visits)
+    by the cell runner, its pages kept in memory.
+
+    A uniform logger that does not learn plays each cell's shoppers as one block, its
+    generator seeded with the cell's recommender seed, every slot asked for a slate until
+    the block ends (``shed=False``); the others play evaluation's blocks."""
     pages = replay.pages
     batches: list[pa.RecordBatch] = []
     for cell in replay.cells:
         env = cell.env
         env_seed, rec_seed = cell_seeds(master_seed, cell.shopper_type, pages.logger)
-        buffer = PageBuffer(
+        sink = LogSink(
+            batches.append,
             "validate",
             master_seed,
             pages.logger,
@@ -88,64 +89,20 @@ def fresh_log(replay: Replay, master_seed: int) -> LoggedPages:
             env.num_candidates,
             env.slate_size,
         )
-
-        def flush(_: object = None, buffer: PageBuffer = buffer) -> None:
-            batches.append(buffer.to_record_batch())
-
         logger = make_recommender(pages.logger)
-        if policy_kind(logger, None) == "uniform" and not is_learner(logger):
+        learner = is_learner(logger)
+        if policy_kind(logger, None) == "uniform" and not learner:
             logger.reset(np.random.default_rng(rec_seed))
-            _play_uniform(env, logger, env_seed, cell.shoppers, cell.visits, buffer, flush)
-        elif is_learner(logger):
-            logger.reset(np.random.default_rng(rec_seed))
-            play_learner(env, logger, env_seed, int(cell.visits.sum()), buffer, flush)
+            play_block(env, logger, env_seed, cell.shoppers, cell.visits, sink, shed=False)
         else:
-            block = cell.shoppers // BLOCK_SHOPPERS
-            for b in np.unique(block).tolist():
-                logger.reset(block_rng(rec_seed, b))
-                part = block == b
-                play_block(
-                    env, logger, env_seed, cell.shoppers[part], cell.visits[part], buffer, flush
-                )
-        flush()
+            play_shoppers(
+                env, logger, env_seed, rec_seed, cell.shoppers, cell.visits, learner=learner,
+                sink=sink,
+            )  # fmt: skip
+        sink.flush()
     table = pa.Table.from_batches(batches)
     metadata = {**pages.metadata, "master_seed": master_seed}
     return pages_from_table(table, metadata, pages.logger, where="a fresh log")
-
-
-def _play_uniform(
-    env: ShopEnv,
-    logger: Recommender,
-    seed: int,
-    shoppers: np.ndarray,
-    quotas: np.ndarray,
-    buffer: PageBuffer,
-    flush: Callable[[], None],
-) -> None:
-    """A uniform-random logger's pages, logged with its propensities, which are the same for
-    every slate (so they are not asked page by page, as evaluation's log does)."""
-    m, k = env.num_candidates, env.slate_size
-    chance = uniform_propensities(m, np.arange(k))
-    population = Population(env, len(shoppers), seed)
-    population.arrive(np.arange(len(shoppers)), shoppers)
-    active = np.ones(len(shoppers), dtype=bool)
-    while active.any():
-        observation, slates, _, page = play_pages(population, logger, active)
-        ids = observation["candidates"]["product_id"]
-        for i in np.flatnonzero(active).tolist():
-            buffer.append(
-                int(page.shopper[i]) + 1, int(page.visit[i]), int(page.page[i]), ids[i],
-                slates[i], page.clicked[i], page.bought[i], float(page.reward[i]),
-                bool(page.terminated[i]), bool(page.truncated[i]), page.true_utility[i],
-                page.examine_prob[i], page.click_prob[i], chance,
-            )  # fmt: skip
-            if buffer.full:
-                flush()
-        done = np.flatnonzero(page.done & active)
-        # As in `blocks.play_block`: a shopper who churned (no visits left) is done early.
-        finished = (page.visit[done] >= quotas[done]) | (population.visits_left[done] <= 0)
-        active[done[finished]] = False
-        population.next_visit(done[~finished])
 
 
 def validate(

@@ -1,4 +1,4 @@
-"""The six bandit recommenders (DESIGN §12): online learners that learn only through
+"""The six bandit recommenders: online learners that learn only through
 ``update(feedback)``, from per-position clicks and buys, and forget at ``reset``.
 
 - per (shopper type, product): ``epsilon_greedy`` (exact propensities), ``ucb`` (UCB1),

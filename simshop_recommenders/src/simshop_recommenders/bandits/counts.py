@@ -130,21 +130,37 @@ class EpsilonGreedy(CountBandit):
     def propensities(self, observation: dict[str, Any], slate: np.ndarray) -> Propensities:
         """Exact: ``(1 − ε)·[slate is greedy] + ε·P_uniform(slate)``, per prefix likewise,
         and each item–position marginal ``(1 − ε)·[greedy[i] = slate[i]] + ε / n``."""
-        n = len(observation["candidates"]["product_id"])
         slate = np.asarray(slate, dtype=np.int64)
-        uniform = uniform_propensities(n, slate)
-        hits = self.greedy(observation, len(slate)) == slate
+        n = len(observation["candidates"]["product_id"])
+        found = self._mixed((self.greedy(observation, len(slate)) == slate)[None], n)
+        return Propensities(
+            slate_log_prob=float(found.slate_log_prob[-1]),
+            prefix_log_probs=found.prefix_log_probs[-1],
+            position_probs=found.position_probs[-1],
+            samples=0,
+        )
+
+    def propensities_batch(self, observations: dict[str, Any], slates: np.ndarray) -> Propensities:
+        """`propensities` of every row at once, as arrays (the same numbers)."""
+        _, n, s = self._batch_counts(observations)
+        return self._mixed(top_k(self._means(n, s), slates.shape[1]) == slates, n.shape[1])
+
+    def _mixed(self, hits: np.ndarray, n: int) -> Propensities:
+        """The propensities of slates of k out of ``n`` candidates whose positions match the
+        greedy slate's at ``hits`` (rows, k), with a leading rows axis."""
+        rows, k = hits.shape
+        uniform = uniform_propensities(n, np.arange(k))  # the same for every slate
         eps = self.epsilon
         with np.errstate(divide="ignore"):
-            log_greedy = np.log(np.cumprod(hits).astype(np.float64))
+            log_greedy = np.log(np.cumprod(hits, axis=1).astype(np.float64))
             log_keep = math.log1p(-eps) if eps < 1 else -math.inf
             log_eps = math.log(eps) if eps > 0 else -math.inf
         prefix = np.logaddexp(log_keep + log_greedy, log_eps + uniform.prefix_log_probs)
         return Propensities(
-            slate_log_prob=float(prefix[-1]),
+            slate_log_prob=prefix[:, -1],
             prefix_log_probs=prefix,
             position_probs=(1.0 - eps) * hits + eps / n,
-            samples=0,
+            samples=np.zeros(rows, dtype=np.int64),
         )
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from simshop_core.files import atomic_path
+from simshop_core.recommender import Propensities
 from simshop_core.registry import describe_exception
 from simshop_core.training import Trainable, TrainResult
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
     from simshop_core.catalog import Catalog
-    from simshop_core.recommender import Propensities
 
 from simshop_recommenders.ppo.settings import AgentSettings
 
@@ -224,6 +224,8 @@ class SlateAgentRecommender(Trainable):
         """`recommend` for N observations with one forward pass; rows are drawn in order
         with the same rng, so they are the slates `recommend` would give one by one."""
         scores = self.scores(observations, batch=True)
+        scores.flags.writeable = False
+        self._scored = (observations, scores)  # for `propensities_batch`
         n = scores.shape[1]
         if not 1 <= k <= n:
             raise ValueError(f"slate size k must be between 1 and {n}, got {k}")
@@ -246,6 +248,27 @@ class SlateAgentRecommender(Trainable):
             self._scores_of(observation), slate, rng=self._propensity_rng
         )
 
+    def propensities_batch(
+        self, observations: dict[str, Any], slates: np.ndarray
+    ) -> Propensities | None:
+        """`propensities` of every row, of the scores `recommend_batch` drew the slates from
+        (one forward pass for all). The Monte Carlo marginals still draw row after row from
+        the one propensity generator (drawn at once they would not fit in memory)."""
+        if self.mode != "sample":
+            return None
+        if self._propensity_rng is None:
+            raise RuntimeError(f"a sampling {type(self).__name__} needs reset(rng) first")
+        from simshop_core.propensity import plackett_luce_propensities
+
+        scores = self._scores_of(observations, batch=True)
+        return Propensities.stack(
+            [
+                plackett_luce_propensities(row, slate, rng=self._propensity_rng)
+                for row, slate in zip(scores, slates, strict=True)
+            ],
+            slates.shape[1],
+        )
+
     def _score(self, observation: dict[str, Any]) -> np.ndarray:
         """`scores`, remembered with the observation for `propensities` (always computed
         afresh here: an observation buffer may be reused for the next page)."""
@@ -254,12 +277,13 @@ class SlateAgentRecommender(Trainable):
         self._scored = (observation, scores)
         return scores
 
-    def _scores_of(self, observation: dict[str, Any]) -> np.ndarray:
-        """The scores `recommend` computed if ``observation`` is the object it saw last (the
-        reference kept in the cache stops its id being reused), else a fresh forward pass."""
+    def _scores_of(self, observation: dict[str, Any], batch: bool = False) -> np.ndarray:
+        """The scores `recommend` (or `recommend_batch`) computed if ``observation`` is the
+        object it saw last (the reference kept in the cache stops its id being reused), else
+        a fresh forward pass."""
         if self._scored is not None and self._scored[0] is observation:
             return self._scored[1]
-        return self.scores(observation)
+        return self.scores(observation, batch=batch)
 
     def scores(self, observation: dict[str, Any], batch: bool = False) -> np.ndarray:
         """One score per candidate for one env observation (float64); with ``batch``, for
@@ -373,6 +397,7 @@ class SlateAgentRecommender(Trainable):
 
         threads = th.get_num_threads()
         th.set_num_threads(max(1, settings.threads))
+        logger = None  # made inside: closed on the way out however far the set-up got
         try:
             if resuming:
                 model = self._model
@@ -439,7 +464,7 @@ class SlateAgentRecommender(Trainable):
         finally:
             th.set_num_threads(threads)
             venv.close()
-            if "logger" in locals():
+            if logger is not None:
                 logger.close()
         result = TrainResult(
             timesteps=model.num_timesteps,
