@@ -97,7 +97,7 @@ class PluginManager(pluggy.PluginManager):
 
     def load_entry_points(self) -> None:
         """Load the ``simshop`` entry points that the environment variables allow."""
-        strict = _truthy(os.environ.get(STRICT_PLUGINS_ENV))
+        strict = truthy(os.environ.get(STRICT_PLUGINS_ENV))
         only = _name_set(os.environ.get(LOAD_PLUGINS_ENV))
         disabled = _name_set(os.environ.get(DISABLE_PLUGINS_ENV)) or set()
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -157,5 +157,5 @@ def _name_set(value: str | None) -> set[str] | None:
     return {_canonical(part) for part in value.split(",") if part.strip()}
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}

@@ -20,8 +20,8 @@ from simshop_core.plugins import (
     PluginError,
     PluginManager,
     PluginRuntimeError,
-    _truthy,
     get_plugin_manager,
+    truthy,
 )
 from simshop_core.recommender import Recommender
 from simshop_core.specs import Parameter, Spec, as_spec, build, parameters
@@ -128,7 +128,7 @@ def get_registry(pm: PluginManager | None = None) -> Registry:
             if impl is not None:
                 _collect(pm, registry, kind, base, plugin, impl.function)
     # Strict mode (for plugin authors) also covers what a plugin registers, not just imports.
-    if registry.errors and _truthy(os.environ.get(STRICT_PLUGINS_ENV)):
+    if registry.errors and truthy(os.environ.get(STRICT_PLUGINS_ENV)):
         raise PluginError(str(registry.errors[0]))
     return registry
 
@@ -149,7 +149,7 @@ def _collect(
         fail(f"register_{kind}s raised {type(exc).__name__}: {exc}")
         return
     for cls in found:
-        problem = _check_class(kind, base, cls)
+        problem = check_class(kind, base, cls)
         if problem:
             fail(problem)
             continue
@@ -181,7 +181,7 @@ def _clash_message(kind: Kind, name: str, claimants: list[Entry]) -> str:
     )
 
 
-def _check_class(kind: Kind, base: type, cls: Any) -> str | None:
+def check_class(kind: Kind, base: type, cls: Any) -> str | None:
     label = getattr(cls, "__qualname__", repr(cls))
     if not isinstance(cls, type) or not issubclass(cls, base):
         return f"{label} is not a subclass of simshop_core.{base.__name__}"

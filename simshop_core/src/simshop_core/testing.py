@@ -29,7 +29,7 @@ import numpy as np
 from simshop_core.items import Items
 from simshop_core.plugins import PluginRuntimeError
 from simshop_core.recommender import Feedback, Recommender
-from simshop_core.registry import Kind, _check_class
+from simshop_core.registry import Kind, check_class
 from simshop_core.stats import binomial_at_least, binomial_cdf, chi_square_sf
 from simshop_core.user import Reaction, User, has_batch_form
 
@@ -409,7 +409,7 @@ def _check_slate(slate: Any, k: int, n: int, where: str) -> None:
 def _build(obj: Any, base: type[T], kind: Kind) -> T:
     """Check the class as the registry would, and that ``cls()`` works (the registry's call)."""
     cls = obj if isinstance(obj, type) else type(obj)
-    problem = _check_class(kind, base, cls)
+    problem = check_class(kind, base, cls)
     if problem:
         raise AssertionError(problem)
     description = getattr(cls, "description", "")

@@ -29,8 +29,8 @@ from simshop_lab.ope.target import (
     DEFAULT_SAMPLES,
     LoggerPolicy,
     TargetPolicy,
-    _uniform_prefix,
     policy_kind,
+    uniform_prefix_log_probs,
 )
 from simshop_lab.ope.truth import VisitTruth, page_truth, visit_truth
 
@@ -201,7 +201,7 @@ def _real_inputs(pages: LoggedPages, target: str, seed: int, samples: int) -> OP
         )
     N, k = pages.slate.shape
     m = pages.candidate_ids.shape[1]
-    prefix = np.broadcast_to(_uniform_prefix(m, k), (N, k)).copy()
+    prefix = np.broadcast_to(uniform_prefix_log_probs(m, k), (N, k)).copy()
     rng = _rng(seed, "target", "real")
     target_arrays = Target(
         prefix[:, -1].copy(),

@@ -87,7 +87,7 @@ def _slate_onehot(slates: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
-def _uniform_prefix(m: int, k: int) -> np.ndarray:
+def uniform_prefix_log_probs(m: int, k: int) -> np.ndarray:
     """log P(prefix 0..i) of a uniform ordered slate."""
     return -np.cumsum(np.log(m - np.arange(k, dtype=np.float64)))
 
@@ -109,7 +109,7 @@ def epsilon_numbers(
     """The same under the ε-mixture of the deterministic slate ``base`` with uniform."""
     k = logged.shape[1]
     _, base_prefix, base_position = deterministic_numbers(base, logged)
-    uniform = _uniform_prefix(m, k)
+    uniform = uniform_prefix_log_probs(m, k)
     log_keep = math.log1p(-epsilon) if epsilon < 1 else -math.inf
     log_eps = math.log(epsilon) if epsilon > 0 else -math.inf
     prefix = np.logaddexp(log_keep + base_prefix, log_eps + uniform)
@@ -159,7 +159,7 @@ class TargetPolicy:
         kind = self._kind(observation, k)
         S = self.samples
         if kind == "uniform":
-            prefix = np.broadcast_to(_uniform_prefix(m, k), (n, k)).copy()
+            prefix = np.broadcast_to(uniform_prefix_log_probs(m, k), (n, k)).copy()
             slates = sample_slates(self.rng, n * S, m, k).reshape(n, S, k)
             return TargetPages(prefix[:, -1].copy(), prefix, np.full((n, k), 1.0 / m), None, slates)
         if kind == "deterministic":
@@ -230,7 +230,8 @@ class TargetPolicy:
             return free
         assert base is not None
         eps = self.recommender.epsilon  # type: ignore[attr-defined]
-        uniform_prefix = np.exp(np.r_[0.0, _uniform_prefix(m, k)[:-1]])  # P_unif(prefix < p)
+        # P_unif(prefix < p)
+        uniform_prefix = np.exp(np.r_[0.0, uniform_prefix_log_probs(m, k)[:-1]])
         same = np.cumprod(base == logged, axis=1)
         match = np.c_[np.ones(N), same[:, :-1]]  # the base agrees with the logged prefix < p
         keep = (1.0 - eps) * match  # (N, k)
@@ -297,7 +298,8 @@ class LoggerPolicy:
         m = observation["candidates"]["product_id"].shape[1]
         kind = self._kind(observation, k)
         if kind == "uniform":
-            return np.full((n, S), math.exp(_uniform_prefix(m, k)[-1])), np.full((n, S), 1.0 / m)
+            joint = math.exp(uniform_prefix_log_probs(m, k)[-1])
+            return np.full((n, S), joint), np.full((n, S), 1.0 / m)
         if kind == "epsilon":
             assert base is not None
             flat = slates.reshape(n * S, k)
