@@ -1,4 +1,4 @@
-"""The population engine (DESIGN §11): the scalar env is its N = 1 case, number for number;
+"""The population engine: the scalar env is its N = 1 case, number for number;
 shoppers are the same whatever N and their neighbours; batch forms and fallbacks."""
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def play_shoppers(
 ) -> dict[int, list[Any]]:
     """Each shopper's pages when shoppers ``shoppers`` fill a population of ``num_envs``."""
     env = ShopEnv(users="all", **options)
-    population = Population(env, num_envs, seed=21)
+    population = Population(env.options, num_envs, seed=21)
     population.arrive(np.arange(num_envs), np.array(shoppers))
     log: dict[int, list[Any]] = {s: [] for s in shoppers}
     for _ in range(steps):
@@ -319,7 +319,7 @@ def test_batch_forms_match_the_per_shopper_formulas() -> None:
     from simshop_users.plugin import USERS
 
     env = ShopEnv(users="all")
-    population = Population(env, 1, seed=0)
+    population = Population(env.options, 1, seed=0)
     rows = np.arange(30).reshape(6, 5)
     times = np.arange(30).reshape(6, 5) % 7
     items = ItemBatch(env.catalog.columns, rows, times, population._codes)

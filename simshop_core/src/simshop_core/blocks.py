@@ -1,4 +1,4 @@
-"""One block of an evaluation cell (DESIGN §11): a fixed group of shoppers, played to the end
+"""One block of an evaluation cell: a fixed group of shoppers, played to the end
 of their visits.
 
 A cell's shoppers are split into blocks of `BLOCK_SHOPPERS` by index, whatever ``--jobs``,
@@ -97,7 +97,7 @@ def play_block(
     from simshop_core.oracle import Oracle
 
     n = len(shoppers)
-    population = Population(env, n, seed)
+    population = Population(env.options, n, seed)
     if isinstance(recommender, Oracle):
         recommender.env = population
     population.arrive(np.arange(n), shoppers)
@@ -228,7 +228,7 @@ def play_learner_batch(
     per_shopper = env.visits_per_shopper
     shoppers, quota = block_quotas(visits, per_shopper, 0, -(-visits // per_shopper))
     n = min(int(batch), len(shoppers))
-    population = Population(env, n, seed)
+    population = Population(env.options, n, seed)
     if isinstance(recommender, Oracle):
         recommender.env = population
     population.arrive(np.arange(n), shoppers[:n])

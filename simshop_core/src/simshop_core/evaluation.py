@@ -44,6 +44,7 @@ from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.curves import default_window, learning_curve
 from simshop_core.env import ShopEnv
+from simshop_core.env_options import check_env_options
 from simshop_core.files import atomic_write_text
 from simshop_core.items import Items
 from simshop_core.oracle import ORACLE, Oracle
@@ -57,8 +58,8 @@ from simshop_core.scheduler import (
     check_scheduler,
     restore_sigint,
 )
-from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.specs import parse_spec
 from simshop_core.student_t import t_quantile
 from simshop_core.user import User
 
@@ -247,7 +248,7 @@ class _LogPart:
 
 
 def run_block(cell: _Cell, block: int, catalog: Catalog, log: _LogPart | None = None) -> Visits:
-    """Play one block of a cell with a fresh recommender (DESIGN §11); with ``log``, every
+    """Play one block of a cell with a fresh recommender; with ``log``, every
     page also goes to a part file of the log, with propensities."""
     env = ShopEnv(catalog, users=[cell.user], **cell.env_options)
     if cell.recommender == ORACLE:
@@ -408,7 +409,7 @@ def evaluate(
     ``recommenders``: specs (``NAME[:PATH][:key=value]…``) or `Recommender` instances;
     ``users``: shopper specs, ``"all"`` or ``"a,b"``; ``env_options``: `ShopEnv` options
     (a trained recommender brings its own layout). ``progress(n)`` is called with the number
-    of visits just finished. ``log``: a folder for the per-page log (DESIGN §10), which must
+    of visits just finished. ``log``: a folder for the per-page log, which must
     not exist yet or be empty; it is written whole or not at all, one part file per cell.
     ``scheduler``: None (this process, or ``jobs`` local worker processes), ``"local"`` (a
     Dask `LocalCluster` of ``jobs`` workers) or a Dask scheduler address

@@ -80,7 +80,7 @@ def check_user(
     n: int = 50,
     pages: int = 5,
 ) -> User:
-    """Check a shopper model against the contract (DESIGN §2) and return the instance checked.
+    """Check a shopper model against the contract and return the instance checked.
 
     The class has a snake_case ``name`` and a one-line ``description`` and builds with no
     arguments; ``utility`` gives one float in [0, 1] per item, the same numbers bit for bit
@@ -142,7 +142,7 @@ def _check_batch_form(user: User, catalog: Catalog | None, seed: int) -> None:
     """`User.batch_utility`: an (N, k) float array in [0, 1], reproducible, and row i the
     same whether shopper i is asked alone or among others (what makes the population
     engine's numbers independent of its size)."""
-    from simshop_core.env import item_codes
+    from simshop_core.env_options import item_codes
     from simshop_core.items import ItemBatch
     from simshop_core.streams import BatchRandom, shopper_keys
 
@@ -258,7 +258,7 @@ def check_recommender(
     ks: Sequence[int] = (1, 2, 5, 10),
     slate_size: int = 5,
 ) -> Recommender:
-    """Check a recommender against the contract (DESIGN §2) and return the instance checked.
+    """Check a recommender against the contract and return the instance checked.
 
     The class has a snake_case ``name`` and builds with no arguments; on observations from a
     real `ShopEnv` (built from the recommender's ``env_options`` if it has them) ``recommend``
@@ -300,7 +300,7 @@ def _check_recommender_batch(rec: Recommender, env: ShopEnv, seed: int) -> None:
     from simshop_core.spaces import check_slates
 
     label = f"{type(rec).__name__}.recommend_batch"
-    population = Population(env, 6, seed)
+    population = Population(env.options, 6, seed)
     population.arrive(np.arange(6), np.arange(6))
     observations = population.observation(copy=True)
     frozen = copy.deepcopy(observations)
@@ -496,7 +496,7 @@ def check_propensities(
     seed: int = 0,
     trials: int = 20_000,
 ) -> Recommender:
-    """Check a stochastic recommender's propensities (DESIGN §2) and return the instance checked.
+    """Check a stochastic recommender's propensities and return the instance checked.
 
     On two observations of a real `ShopEnv` with ``n`` candidates and slates of ``k``, after
     ``reset`` and ``recommend``, `propensities` is asked about every ordered slate of ``k`` out

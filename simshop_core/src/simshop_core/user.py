@@ -1,10 +1,10 @@
-"""The abstract shopper model every user plugin subclasses (DESIGN §2)."""
+"""The abstract shopper model every user plugin subclasses (the plugin contract)."""
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -87,12 +87,20 @@ def threshold_rule(
     bought with probability ``clip((utility - click) / (buy - click), 0, 1)``. One uniform
     draw per item, clicked or not, so the draws do not depend on the outcome."""
     clicked = utility >= click_threshold
-    span = buy_threshold - click_threshold
-    # No clip needed: only clicked items (p_buy >= 0) can be bought, and a uniform draw in
-    # [0, 1) is below any p_buy >= 1.
-    p_buy = (utility - click_threshold) / span if span > 0 else clicked
+    p_buy = buy_probability(utility, click_threshold, buy_threshold)
     bought = clicked & (rng.random(len(utility)) < p_buy)
     return clicked, bought
+
+
+def buy_probability(utility: np.ndarray, click_threshold: Any, buy_threshold: Any) -> np.ndarray:
+    """The chance that a clicked item is bought: rising linearly from 0 at the click
+    threshold to 1 at the buy threshold (1 when the two are equal). The thresholds are
+    scalars or (N, 1) arrays, one per shopper. No clip needed: only a clicked item (chance
+    >= 0) can be bought, and a uniform draw in [0, 1) is below any chance >= 1."""
+    span = buy_threshold - click_threshold
+    if np.ndim(span) == 0:
+        return (utility - click_threshold) / span if span > 0 else np.ones_like(utility)
+    return np.where(span > 0, (utility - click_threshold) / np.where(span > 0, span, 1.0), 1.0)
 
 
 def has_batch_form(user: User) -> bool:

@@ -1,4 +1,4 @@
-"""``run_abtest``: an A/B test of two recommenders in simulation, end to end (DESIGN §14).
+"""``run_abtest``: an A/B test of two recommenders in simulation, end to end.
 
 Both arms are played on ALL the shoppers, with the same random streams (the population
 engine, one env seed for both arms: shopper i is the same person in either arm, and meets
@@ -58,6 +58,7 @@ from simshop_core.blocks import Visits, block_count, block_quotas, block_rng, pl
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed, real_problem
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
+from simshop_core.env_options import check_env_options
 from simshop_core.evaluation import (
     cell_seeds,
     is_learner,
@@ -69,8 +70,8 @@ from simshop_core.files import atomic_write_text, check_results_path
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
-from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.specs import parse_spec
 
 __all__ = ["OUTPUT_FORMATS", "ABResult", "MetricResult", "run_abtest"]
 
@@ -141,7 +142,7 @@ class ABResult:
         return self.a == self.b
 
     def primary(self) -> dict[str, Any]:
-        """The ``primary`` object of the results file (DESIGN §14)."""
+        """The ``primary`` object of the results file."""
         m = self.primary_metric
         out: dict[str, Any] = {
             "metric": m.metric,

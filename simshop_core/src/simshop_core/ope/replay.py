@@ -1,7 +1,7 @@
 """A log's pages back on the simulator: one logging recommender's rows, and the page states
 they were shown on.
 
-`read_pages` picks the logging recommender's rows out of a log folder (DESIGN §10) — by
+`read_pages` picks the logging recommender's rows out of a log folder — by
 default the only recommender in the log with propensities; reference rows without them (the
 oracle) are ignored. `Replay` rebuilds every logged page's state: each shopper type's cell
 gets the env the log was written with (the metadata's env options and catalog) and the cell's
@@ -279,7 +279,7 @@ class Replay:
         starts = np.flatnonzero(np.r_[True, shopper_id[1:] != shopper_id[:-1]])
         counts = np.diff(np.r_[starts, len(rows)])
         n = len(starts)
-        population = Population(cell.env, n, cell.env_seed)
+        population = Population(cell.env.options, n, cell.env_seed)
         population.arrive(np.arange(n), cell.shoppers)
         slot_start, slot_count = starts, counts  # positions in ``rows``
         t = 0

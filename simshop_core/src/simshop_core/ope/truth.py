@@ -1,4 +1,4 @@
-"""The truth only a simulator knows: what the target would have got (DESIGN §13).
+"""The truth only a simulator knows: what the target would have got.
 
 - **Page level** (`page_truth`): the target's expected metric on each logged page state —
   the replayed state's realised utilities (`Population.true_utilities`: the utility noise is
@@ -105,14 +105,12 @@ def page_truth(
 ) -> np.ndarray:
     """The expected metric of the target's ``slates`` (n, S, k) on the active slots of a
     replayed population, before their page is shown."""
-    env = population.env
+    env = population.options
     utility = population.true_utilities()[active]
-    slot = population.slot[active]
-    click_threshold = np.array([u.click_threshold for u in env.shoppers])[slot]
-    buy_threshold = np.array([u.buy_threshold for u in env.shoppers])[slot]
-    examination = None
-    if env.click_model == "pbm":
-        examination = env._click.examination  # the env's checked probabilities (default DCG)
+    model = population.model[active]
+    click_threshold = env.click_thresholds[model]
+    buy_threshold = env.buy_thresholds[model]
+    examination = env.examine  # pbm's checked probabilities (default DCG); None otherwise
     if env.candidate_pool == "shopper":
         repeats = population.shown_this_visit[active]  # by candidate index
     else:

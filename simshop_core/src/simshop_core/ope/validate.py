@@ -126,7 +126,7 @@ def _play_uniform(
     every slate (so they are not asked page by page, as evaluation's log does)."""
     m, k = env.num_candidates, env.slate_size
     chance = uniform_propensities(m, np.arange(k))
-    population = Population(env, len(shoppers), seed)
+    population = Population(env.options, len(shoppers), seed)
     population.arrive(np.arange(len(shoppers)), shoppers)
     active = np.ones(len(shoppers), dtype=bool)
     while active.any():
