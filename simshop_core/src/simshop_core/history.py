@@ -34,20 +34,48 @@ def remember(
 ) -> np.ndarray:
     """Append each shopper's clicked items of a page (top position first) to its history,
     in place: ``shown`` (N, k) the page's catalog rows, ``seen`` their ``times_shown``
-    counting this page, ``clicked`` (N, k) bools. A shopper with c clicks shifts its history
-    left by c (a loop over c = 1 … k, each step all such shoppers at once). Returns the
-    shoppers whose history changed."""
+    counting this page, ``clicked`` (N, k) bools. Returns the shoppers whose history
+    changed (those who clicked)."""
+    if len(count) == 1:
+        return _remember_one(rows, times, count, shown, seen, clicked)
     page_clicks = clicked.sum(axis=1)
     clicking = np.flatnonzero(page_clicks)
     if not len(clicking):
         return clicking
-    count[clicking] += page_clicks[clicking]
+    c = page_clicks[clicking]
+    count[clicking] += c
     length = rows.shape[1]
-    for c in np.unique(page_clicks[clicking]).tolist():
-        which = clicking[page_clicks[clicking] == c]
-        picked = clicked[which]
-        for history, new in ((rows, shown), (times, seen)):
-            items = new[which][picked].reshape(len(which), c)[:, -length:]
-            w = items.shape[1]
-            history[which] = np.concatenate([history[which][:, w:], items], axis=1)
+    # The history then the page's items: keep the last ``length`` entries that hold an item
+    # (every history entry does; a page item only when clicked) — each row keeps exactly
+    # ``length``, in order, so one boolean selection shifts every clicking row at once.
+    held = np.concatenate([np.ones((len(clicking), length), dtype=bool), clicked[clicking]], 1)
+    keep = held & (np.cumsum(held, axis=1) > c[:, None])
+    for history, new in ((rows, shown), (times, seen)):
+        joined = np.concatenate([history[clicking], new[clicking]], axis=1)
+        history[clicking] = joined[keep].reshape(len(clicking), length)
     return clicking
+
+
+_NOBODY = np.zeros(0, dtype=np.int64)
+_ONE = np.zeros(1, dtype=np.int64)
+
+
+def _remember_one(
+    rows: np.ndarray,
+    times: np.ndarray,
+    count: np.ndarray,
+    shown: np.ndarray,
+    seen: np.ndarray,
+    clicked: np.ndarray,
+) -> np.ndarray:
+    """`remember` for one shopper (`ShopEnv`'s every click), the same rule on Python lists:
+    on a handful of items they cost a fraction of the array calls."""
+    flags = clicked[0].tolist()
+    if True not in flags:
+        return _NOBODY
+    length = rows.shape[1]
+    for history, new in ((rows, shown), (times, seen)):
+        items = [value for value, flag in zip(new[0].tolist(), flags, strict=True) if flag]
+        history[0] = (history[0].tolist() + items)[-length:]
+    count[0] += flags.count(True)
+    return _ONE
