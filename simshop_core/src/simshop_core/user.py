@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from simshop_core.items import Items
-
-if TYPE_CHECKING:
-    from simshop_core.items import ItemBatch
-    from simshop_core.streams import BatchRandom
+from simshop_core.items import ItemBatch, Items
+from simshop_core.streams import BatchRandom, GeneratorRandom
 
 
 @dataclass(frozen=True)
@@ -78,6 +75,21 @@ class User(abc.ABC):
             f"{type(self).__name__}(click_threshold={self.click_threshold}, "
             f"buy_threshold={self.buy_threshold})"
         )
+
+
+class BatchUser(User):
+    """A shopper model written once, in batch form: subclasses implement `batch_utility`
+    (N shoppers at once, as the population engine asks) and `utility` follows from it — one
+    shopper's items as a batch of one, its noise drawn from the given `Generator`."""
+
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        batch = ItemBatch.from_items(items)
+        return self.batch_utility(batch, GeneratorRandom(rng, len(items)))[0]  # type: ignore[arg-type]
+
+    @abc.abstractmethod
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        """An (N, k) array of values in [0, 1], row i for shopper i's items (see
+        `User.batch_utility`)."""
 
 
 def threshold_rule(
