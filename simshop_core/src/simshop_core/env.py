@@ -270,6 +270,11 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._user_obs = o.user_type_rows[self._model]
         self._groups = [(self._model, slice(None))]
+        # The kernel's one-row inputs, updated in place every page.
+        self._page_inputs = Shoppers(
+            key, np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), None, [self._shopper]
+        )
+        self._models = np.array([self._model])
         self._draw_candidates(1)
 
     def _day_of(self, visit: int) -> np.ndarray:
@@ -303,13 +308,11 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     def _shoppers(self) -> Shoppers:
         """This shopper's page inputs, as the kernel's one-row arrays."""
-        return Shoppers(
-            self._key,
-            np.array([self._pages_seen]),
-            np.array([self._visit.page]),
-            self._season,
-            [self._shopper],
-        )
+        inputs = self._page_inputs
+        inputs.counters[0] = self._pages_seen
+        inputs.page[0] = self._visit.page
+        inputs.season = self._season
+        return inputs
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._done:
@@ -322,7 +325,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         page = outcomes(
             o,
             self._groups,
-            np.array([self._model]),
+            self._models,
             self._shoppers(),
             slate[None],
             rows[None],

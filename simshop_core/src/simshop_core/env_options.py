@@ -18,7 +18,7 @@ import numpy as np
 
 from simshop_core.bounds import dataclass_option
 from simshop_core.catalog import CATEGORICAL_COLUMNS, Catalog, load_catalog
-from simshop_core.click_models import CLICK_MODELS, check_examination
+from simshop_core.click_models import CLICK_MODELS, check_examination, draw_columns
 from simshop_core.dynamics import Budget, Calendar, Churn, ColdStart, Dynamics, Fatigue, Seasonality
 from simshop_core.observation import FeatureTable, user_type_vocabulary
 from simshop_core.registry import blame, describe_exception, get_registry, make_user
@@ -109,6 +109,8 @@ class EnvOptions:
         self.examine = (
             check_examination(examination, self.slate_size) if click_model == "pbm" else None
         )
+        #: The columns of a page's click stream the click model reads.
+        self.draw_columns = draw_columns(click_model, self.slate_size)
         self.reward_weights = _options(RewardWeights, reward_weights, "reward_weights")
         self.limits = _options(EpisodeLimits, limits, "limits")
         self.dynamics = Dynamics.from_options(

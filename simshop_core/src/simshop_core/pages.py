@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from simshop_core.click_models import draw_columns, page_outcome, react_outcome
+from simshop_core.click_models import page_outcome, react_outcome
 from simshop_core.env_options import EnvOptions
 from simshop_core.items import ItemBatch, Items
 from simshop_core.shoppers import checked_batch_utility, checked_utility, overrides_react
-from simshop_core.streams import BatchRandom, Purpose, seeds, uniforms
+from simshop_core.streams import BatchRandom, Purpose, seeds, small_uniforms, uniforms
 from simshop_core.user import User
 
 __all__ = ["Groups", "Shoppers", "outcomes", "plugin_rng", "utilities"]
@@ -111,6 +111,30 @@ def _batch(
     return checked_batch_utility(o.shoppers[model], items, rng)
 
 
+def _click_draws(
+    o: EnvOptions, keys: np.ndarray, counters: np.ndarray, utility: np.ndarray, threshold: Any
+) -> np.ndarray:
+    """The page's click draws at ``o.draw_columns``, (N, columns). One shopper (`ShopEnv`)
+    gets them only at its attractive positions — the only ones a click model can examine to
+    a click or buy — and 0 elsewhere, never read: the same outcome, a fraction of the
+    cost."""
+    if len(keys) != 1:
+        return uniforms(keys, counters, Purpose.CLICK, o.draw_columns)
+    columns = o.draw_columns
+    draws = [0.0] * len(columns)
+    where = [j for j, value in enumerate(utility[0].tolist()) if value >= threshold]
+    if where:
+        k = utility.shape[1]
+        # Position j reads column k + j (buying) and, under pbm, column j (examining).
+        at = [len(columns) - k + j for j in where]
+        if len(columns) > k:
+            at = where + at
+        drawn = small_uniforms(keys, int(counters[0]), Purpose.CLICK, columns[at].tolist())
+        for index, value in zip(at, drawn, strict=True):
+            draws[index] = value
+    return np.array([draws])
+
+
 def outcomes(
     o: EnvOptions,
     groups: Groups,
@@ -132,13 +156,13 @@ def outcomes(
         pick: Any = slice(None)
     else:
         pick = np.flatnonzero(~np.isin(models, reacting))
-    draws = uniforms(s.keys[pick], s.counters[pick], Purpose.CLICK, draw_columns(o.click_model, k))
     if len(groups) == 1:  # one model: scalar thresholds
         click_threshold = o.click_thresholds[groups[0][0]]
         buy_threshold = o.buy_thresholds[groups[0][0]]
     else:
         click_threshold = o.click_thresholds[models[pick, None]]
         buy_threshold = o.buy_thresholds[models[pick, None]]
+    draws = _click_draws(o, s.keys[pick], s.counters[pick], utility[pick], click_threshold)
     page = page_outcome(
         o.click_model, utility[pick], click_threshold, buy_threshold, draws, o.examine
     )

@@ -110,7 +110,7 @@ def buy_probability(utility: np.ndarray, click_threshold: Any, buy_threshold: An
     scalars or (N, 1) arrays, one per shopper. No clip needed: only a clicked item (chance
     >= 0) can be bought, and a uniform draw in [0, 1) is below any chance >= 1."""
     span = buy_threshold - click_threshold
-    if np.ndim(span) == 0:
+    if not isinstance(span, np.ndarray):
         return (utility - click_threshold) / span if span > 0 else np.ones_like(utility)
     return np.where(span > 0, (utility - click_threshold) / np.where(span > 0, span, 1.0), 1.0)
 
