@@ -129,7 +129,8 @@ def _click_draws(
         at = [len(columns) - k + j for j in where]
         if len(columns) > k:
             at = where + at
-        drawn = small_uniforms(keys, int(counters[0]), Purpose.CLICK, columns[at].tolist())
+        listed = columns.tolist()
+        drawn = small_uniforms(keys, int(counters[0]), Purpose.CLICK, [listed[a] for a in at])
         for index, value in zip(at, drawn, strict=True):
             draws[index] = value
     return np.array([draws])
