@@ -131,3 +131,21 @@ def test_a_built_ins_utility_follows_from_its_batch_form() -> None:
     n = np.array([1.0, 4.0, 10.0])
     expected = 1.0 / (1.0 + np.exp(4.0 - n)) + np.random.default_rng(4).normal(0.0, 0.05, 3)
     np.testing.assert_array_equal(a, np.clip(expected, 0.0, 1.0))
+
+
+def test_shop_env_and_the_engine_take_one_validated_options_object() -> None:
+    from simshop_core import ShopEnv
+    from simshop_core.env_options import EnvOptions, env_option_names
+    from simshop_core.population import Population
+
+    env = ShopEnv(users="cheap_seeker", slate_size=3, click_model="pbm")
+    assert isinstance(env.options, EnvOptions) and env.options.examine is not None
+    population = Population(env.options, 4, seed=0)
+    assert population.k == 3 and population.options is env.options
+    assert (
+        env_option_names()[:2] == ["catalog", "users"] and env_option_names()[-1] == "render_mode"
+    )
+    with pytest.raises(TypeError, match="ShopEnv got an unexpected keyword argument 'slate'"):
+        ShopEnv(slate=3)
+    with pytest.raises(ValueError, match=r"invalid ShopEnv option slate_size=0"):
+        EnvOptions(slate_size=0)

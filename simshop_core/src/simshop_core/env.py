@@ -22,7 +22,7 @@ import numpy as np
 from simshop_core import arrivals, history
 from simshop_core.catalog import Catalog
 from simshop_core.dynamics import afford, come_back
-from simshop_core.env_options import EnvOptions
+from simshop_core.env_options import EnvOptions, env_option_names
 from simshop_core.observation import (
     FLOAT_FIELDS,
     OTHER,
@@ -145,6 +145,9 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             raise ValueError(
                 f"invalid ShopEnv option render_mode={render_mode!r}: must be None or 'ansi'"
             )
+        unknown = sorted(set(options) - set(env_option_names()))
+        if unknown:
+            raise TypeError(f"ShopEnv got an unexpected keyword argument {unknown[0]!r}")
         #: The validated options and the tables the simulator runs on (see `EnvOptions`).
         self.options = o = EnvOptions(catalog, users, **options)
         self.catalog = o.catalog
