@@ -139,7 +139,7 @@ def test_shop_env_and_the_engine_take_one_validated_options_object() -> None:
     from simshop_core.population import Population
 
     env = ShopEnv(users="cheap_seeker", slate_size=3, click_model="pbm")
-    assert isinstance(env.options, EnvOptions) and env.options.examine is not None
+    assert isinstance(env.options, EnvOptions) and env.options.pbm_examination is not None
     population = Population(env.options, 4, seed=0)
     assert population.k == 3 and population.options is env.options
     assert (

@@ -101,12 +101,12 @@ class EnvOptions:
         self.visits_per_shopper = int(visits_per_shopper)
         self.candidate_pool = candidate_pool
         self.click_model = click_model
-        #: The examination probabilities as given (None: the default), for `env_options`.
+        #: The examination probabilities as given (None: the default), for `trained_layout`.
         self.examination = (
             None if examination is None else check_examination(examination, self.slate_size)
         )
         #: pbm's examination probabilities by position (given or the default); None otherwise.
-        self.examine = (
+        self.pbm_examination = (
             check_examination(examination, self.slate_size) if click_model == "pbm" else None
         )
         #: The columns of a page's click stream the click model reads.

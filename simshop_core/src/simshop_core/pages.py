@@ -165,7 +165,7 @@ def outcomes(
         buy_threshold = o.buy_thresholds[models[pick, None]]
     draws = _click_draws(o, s.keys[pick], s.counters[pick], utility[pick], click_threshold)
     page = page_outcome(
-        o.click_model, utility[pick], click_threshold, buy_threshold, draws, o.examine
+        o.click_model, utility[pick], click_threshold, buy_threshold, draws, o.pbm_examination
     )
     if not reacting:
         clicked, bought, examine, click_prob = page
@@ -188,6 +188,6 @@ def outcomes(
             items = Items(o.columns, rows[row], times_shown[row])
             rng = plugin_rng(s.keys[row : row + 1], int(s.counters[row]))
             clicked[row], bought[row], utility[row], examine[row], click_prob[row] = react_outcome(
-                o.click_model, user, items, rng, o.examine
+                o.click_model, user, items, rng, o.pbm_examination
             )
     return clicked, bought, utility, examine, click_prob

@@ -110,7 +110,7 @@ def page_truth(
     model = population.model[active]
     click_threshold = env.click_thresholds[model]
     buy_threshold = env.buy_thresholds[model]
-    examination = env.examine  # pbm's checked probabilities (default DCG); None otherwise
+    examination = env.pbm_examination  # pbm's checked probabilities (default DCG); None otherwise
     if env.candidate_pool == "shopper":
         repeats = population.shown_this_visit[active]  # by candidate index
     else:
