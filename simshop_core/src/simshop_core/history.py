@@ -45,14 +45,18 @@ def remember(
     c = page_clicks[clicking]
     count[clicking] += c
     length = rows.shape[1]
-    # The history then the page's items: keep the last ``length`` entries that hold an item
-    # (every history entry does; a page item only when clicked) — each row keeps exactly
-    # ``length``, in order, so one boolean selection shifts every clicking row at once.
-    held = np.concatenate([np.ones((len(clicking), length), dtype=bool), clicked[clicking]], 1)
-    keep = held & (np.cumsum(held, axis=1) > c[:, None])
-    for history, new in ((rows, shown), (times, seen)):
-        joined = np.concatenate([history[clicking], new[clicking]], axis=1)
-        history[clicking] = joined[keep].reshape(len(clicking), length)
+    # The shoppers with c clicks shift their history left by c and write their c items at
+    # the end: a loop over the click counts present, each step all such shoppers at once.
+    for clicks in np.unique(c).tolist():
+        which = clicking[c == clicks]
+        picked = clicked[which]
+        w = min(clicks, length)
+        for history, new in ((rows, shown), (times, seen)):
+            entries = history[which]
+            entries[:, : length - w] = entries[:, w:]
+            items = new[which][picked].reshape(len(which), clicks)
+            entries[:, length - w :] = items[:, clicks - w :]
+            history[which] = entries
     return clicking
 
 
