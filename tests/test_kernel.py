@@ -27,11 +27,14 @@ def test_remember_keeps_the_last_clicks_newest_last_for_one_or_many() -> None:
         shown = rng.integers(0, 500, (n, k))
         seen = rng.integers(1, 9, (n, k))
         clicked = rng.random((n, k)) < 0.3
-        changed = remember(rows, times, count, shown, seen, clicked)
+        changed = remember((rows, times), count, clicked, (shown[clicked], seen[clicked]))
         assert changed.tolist() == np.flatnonzero(clicked.any(axis=1)).tolist()
         for i in range(n):
             expected[i] += shown[i][clicked[i]].tolist()
-            remember(*alone[i], shown[i : i + 1], seen[i : i + 1], clicked[i : i + 1])
+            one_rows, one_times, one_count = alone[i]
+            picked = clicked[i : i + 1]
+            new = (shown[i : i + 1][picked], seen[i : i + 1][picked])
+            remember((one_rows, one_times), one_count, picked, new)
     for i in range(n):
         last = expected[i][-length:]
         assert rows[i].tolist() == [padding] * (length - len(last)) + last

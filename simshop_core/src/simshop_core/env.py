@@ -355,12 +355,10 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
         if clicks:
             history.remember(
-                self._history_rows,
-                self._history_times,
+                (self._history_rows, self._history_times),
                 self._history_count,
-                rows[None],
-                seen[None],
                 clicked[None],
+                (rows[clicked], seen[clicked]),
             )
             self._history = None
         terminated, truncated = visit.record(clicks, buys, reward)

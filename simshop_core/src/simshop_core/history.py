@@ -1,12 +1,15 @@
 """The click history: each shopper's last L clicked items, oldest first, newest last.
 
-State per shopper, as arrays over N shoppers (N = 1 included): the catalog rows of the last
-L clicks (empty entries, in front, hold the padding row), their ``times_shown`` when clicked,
-and the count of clicks so far (which fills the observation's mask). `ShopEnv` and the
-population engine both keep it with `remember`.
+A history is arrays over N shoppers (N = 1 included) of L entries each — `ShopEnv` keeps the
+catalog rows of the last L clicks (empty entries, in front, hold the padding row) and their
+``times_shown`` when clicked, the population engine the observation's feature blocks of
+them — and the count of clicks so far (which fills the observation's mask). Both keep it
+with `remember`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,61 +28,56 @@ def mask(count: np.ndarray, length: int) -> np.ndarray:
 
 
 def remember(
-    rows: np.ndarray,
-    times: np.ndarray,
+    histories: Sequence[np.ndarray],
     count: np.ndarray,
-    shown: np.ndarray,
-    seen: np.ndarray,
     clicked: np.ndarray,
+    new: Sequence[np.ndarray],
 ) -> np.ndarray:
     """Append each shopper's clicked items of a page (top position first) to its history,
-    in place: ``shown`` (N, k) the page's catalog rows, ``seen`` their ``times_shown``
-    counting this page, ``clicked`` (N, k) bools. Returns the shoppers whose history
-    changed (those who clicked)."""
-    if len(count) == 1:
-        return _remember_one(rows, times, count, shown, seen, clicked)
+    in place. ``histories`` hold the entries, (N, L, …) arrays oldest first: catalog rows
+    and times_shown (`ShopEnv`) or the observation's feature blocks (the engine);
+    ``clicked`` (N, k) bools; ``new`` the clicked items' entries in the same form, one per
+    click in (shopper, position) order — ``shown[clicked]``. Returns the shoppers whose
+    history changed (those who clicked)."""
+    if len(count) == 1 and histories[0].ndim == 2:
+        return _remember_one(histories, count, new)
     page_clicks = clicked.sum(axis=1)
     clicking = np.flatnonzero(page_clicks)
     if not len(clicking):
         return clicking
     c = page_clicks[clicking]
     count[clicking] += c
-    length = rows.shape[1]
+    first = np.cumsum(c) - c  # where each clicking shopper's items start in ``new``
+    length = histories[0].shape[1]
     # The shoppers with c clicks shift their history left by c and write their c items at
     # the end: a loop over the click counts present, each step all such shoppers at once.
     for clicks in np.unique(c).tolist():
-        which = clicking[c == clicks]
-        picked = clicked[which]
+        of = c == clicks
+        which = clicking[of]
         w = min(clicks, length)
-        for history, new in ((rows, shown), (times, seen)):
+        taken = first[of, None] + np.arange(clicks - w, clicks)  # their last w items
+        for history, items in zip(histories, new, strict=True):
             entries = history[which]
             entries[:, : length - w] = entries[:, w:]
-            items = new[which][picked].reshape(len(which), clicks)
-            entries[:, length - w :] = items[:, clicks - w :]
+            entries[:, length - w :] = items[taken]
             history[which] = entries
     return clicking
 
 
-_NOBODY = np.zeros(0, dtype=np.int64)
-_ONE = np.zeros(1, dtype=np.int64)
-
-
 def _remember_one(
-    rows: np.ndarray,
-    times: np.ndarray,
-    count: np.ndarray,
-    shown: np.ndarray,
-    seen: np.ndarray,
-    clicked: np.ndarray,
+    histories: Sequence[np.ndarray], count: np.ndarray, new: Sequence[np.ndarray]
 ) -> np.ndarray:
     """`remember` for one shopper (`ShopEnv`'s every click), the same rule on Python lists:
     on a handful of items they cost a fraction of the array calls."""
-    flags = clicked[0].tolist()
-    if True not in flags:
+    clicks = len(new[0])
+    if not clicks:
         return _NOBODY
-    length = rows.shape[1]
-    for history, new in ((rows, shown), (times, seen)):
-        items = [value for value, flag in zip(new[0].tolist(), flags, strict=True) if flag]
-        history[0] = (history[0].tolist() + items)[-length:]
-    count[0] += flags.count(True)
+    length = histories[0].shape[1]
+    for history, items in zip(histories, new, strict=True):
+        history[0] = (history[0].tolist() + items.tolist())[-length:]
+    count[0] += clicks
     return _ONE
+
+
+_NOBODY = np.zeros(0, dtype=np.int64)
+_ONE = np.zeros(1, dtype=np.int64)

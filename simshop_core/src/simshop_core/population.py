@@ -120,12 +120,10 @@ class Population:
             # The pool changes under the shopper: exposures by catalog row.
             self.shown = np.zeros((n, self.n_items), dtype=np.int64)
             self.shown_this_visit = np.zeros((n, self.n_items), dtype=np.int64)
-        # The click history (`simshop_core.history`): catalog rows and times_shown of the
-        # last L clicks, and the clicks so far; and the observation's blocks made from them,
-        # row-major (N, L, fields), so a shopper's whole history is one contiguous run.
-        self.hist_rows, self.hist_times, self.history_count = history.empty(
-            n, L, features.padding_row
-        )
+        # The click history (`simshop_core.history`) as the observation's blocks (empty
+        # entries, in front, are the all-zero padding row), row-major (N, L, fields) so a
+        # shopper's whole history is one contiguous run; and the clicks so far.
+        self.history_count = np.zeros(n, dtype=np.int64)
         self.hist_int = np.zeros((n, L, len(INT_FIELDS)), dtype=np.int64)
         self.hist_float = np.zeros((n, L, len(FLOAT_FIELDS)), dtype=np.float32)
         self.hist_mask = np.zeros((n, L), dtype=np.int8)
@@ -168,8 +166,6 @@ class Population:
             drawn = arrivals.budgets(o.dynamics.budget, keys)
             self.budget[rows] = self.budget_left[rows] = drawn
         self.shown[rows] = 0
-        self.hist_rows[rows] = o.features.padding_row
-        self.hist_times[rows] = 0
         self.hist_int[rows] = 0
         self.hist_float[rows] = 0.0
         self.hist_mask[rows] = 0
@@ -374,18 +370,19 @@ class Population:
         return self._group_cache
 
     def _remember(self, rows: np.ndarray, seen: np.ndarray, clicked: np.ndarray) -> None:
-        """The clicked items go into the click histories; the observation's history blocks
-        of the rows that clicked are rebuilt from them."""
-        changed = history.remember(
-            self.hist_rows, self.hist_times, self.history_count, rows, seen, clicked
-        )
-        if not len(changed):
+        """The clicked items go into the click histories, as observation entries: their
+        features, with times_shown counting this page."""
+        shown = rows[clicked]
+        if not len(shown):
             return
-        entries = self.hist_rows[changed]
-        h_int = self._ints_by_row[entries]
-        h_int[:, :, TIMES_SHOWN] = self.hist_times[changed]
-        self.hist_int[changed] = h_int
-        self.hist_float[changed] = self._floats_by_row[entries]
+        ints = self._ints_by_row[shown]
+        ints[:, TIMES_SHOWN] = seen[clicked]
+        changed = history.remember(
+            (self.hist_int, self.hist_float),
+            self.history_count,
+            clicked,
+            (ints, self._floats_by_row[shown]),
+        )
         self.hist_mask[changed] = history.mask(self.history_count[changed], self.hist_mask.shape[1])
 
     # --- what recommenders see --------------------------------------------------------------
