@@ -97,7 +97,7 @@ def direct_rate(n: int, users: str, seconds: float) -> float:
 
     env = ShopEnv(users=users)
     k, m = env.slate_size, env.num_candidates
-    population = Population(env, n, seed=0)
+    population = Population(env.options, n, seed=0)
     population.arrive(np.arange(n), np.arange(n))
     arrivals = n
     rng = np.random.default_rng(0)

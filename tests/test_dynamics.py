@@ -13,11 +13,12 @@ import pytest
 
 from simshop_core import Recommender, ShopEnv
 from simshop_core.dynamics import ColdStart, Dynamics, Fatigue, afford
+from simshop_core.env_options import check_env_options
 from simshop_core.evaluation import evaluate
 from simshop_core.recommender import Feedback
 from simshop_core.registry import make_recommender
 from simshop_core.rollout import Page, rollout
-from simshop_core.specs import check_env_options, parse_env_options
+from simshop_core.specs import parse_env_options
 
 EXCLUDED = ("catalog", "users", "render_mode")
 
@@ -324,7 +325,8 @@ def test_cold_start_hides_then_reveals_items_with_no_popularity_or_exposures() -
             assert np.all(arrival[rows] <= day)  # hidden until its arrival day
             ramp = np.clip((day - arrival[rows]) / 20.0, 0.0, 1.0)
             np.testing.assert_array_equal(
-                candidates["popularity"], (env._float_table[2, rows] * ramp).astype(np.float32)
+                candidates["popularity"],
+                (env.options.features.floats[2, rows] * ramp).astype(np.float32),
             )
             fresh = arrival[rows] > day - 5.0  # arrived since the last visit: never shown
             assert np.all(candidates["times_shown"][fresh] == 0)

@@ -17,7 +17,8 @@ from simshop_core.spaces import SlateBatchSpace, check_slates, sample_slates
 from simshop_core.streams import BatchRandom, Purpose, shopper_keys, small_uniforms, uniforms
 from simshop_core.user import has_batch_form
 from simshop_core.vector_env import ShopVectorEnv
-from simshop_users import CheapSeeker, RandomChooser
+from simshop_users import BrandLover, CheapSeeker, RandomChooser
+from simshop_users.plugin import USERS
 
 
 class NoisyPlugin(User):
@@ -52,6 +53,24 @@ class Remembering(User):
         clicked = (u >= self.click_threshold) & (rng.random(len(items)) < 0.5)
         self.clicks += int(clicked.sum())
         return Reaction(clicked, clicked & (rng.random(len(items)) < 0.3), u)
+
+
+class Loyal(BrandLover):
+    """A built-in's subclass that overrides `react`: played per shopper, through the `utility`
+    that follows from the built-in's batch form."""
+
+    name = "loyal"
+
+    def react(self, items: Items, rng: np.random.Generator) -> Reaction:
+        u = self.utility(items, rng)
+        clicked = u >= self.click_threshold
+        return Reaction(clicked, clicked & (rng.random(len(items)) < 0.5), u)
+
+
+def plugin_users() -> list[User]:
+    """Plugin shoppers: utility only, one overriding `react` with memory of its own, and a
+    built-in's subclass overriding `react`."""
+    return [NoisyPlugin(), Remembering(), Loyal()]
 
 
 def slate_for(observation: dict[str, Any], k: int = 5) -> np.ndarray:
@@ -170,6 +189,30 @@ def test_scalar_env_equals_the_engine_with_dynamics(
     assert pages > 200
 
 
+@pytest.mark.parametrize("click_model", ["threshold", "pbm", "cascade"])
+@pytest.mark.parametrize("user", [cls.name for cls in USERS])
+def test_each_built_in_equals_the_engine_with_every_dynamic(user: str, click_model: str) -> None:
+    pages = play_both(user, 40, click_model=click_model, visits_per_shopper=3, **DYNAMICS["all"])
+    assert pages > 150
+
+
+#: Every dynamic alone, and the candidate pools drawn per visit and per page.
+VARIANTS: dict[str, dict[str, Any]] = {
+    **DYNAMICS,
+    "session": {"candidate_pool": "session"},
+    "page": {"candidate_pool": "page"},
+}
+
+
+@pytest.mark.parametrize("click_model", ["threshold", "pbm", "cascade"])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_plugin_shoppers_equal_the_engine(variant: str, click_model: str) -> None:
+    assert not any(has_batch_form(user) for user in plugin_users())
+    options = VARIANTS[variant]
+    pages = play_both(plugin_users, 30, click_model=click_model, visits_per_shopper=2, **options)
+    assert pages > 100
+
+
 def test_plugins_without_a_batch_form_get_the_dynamics() -> None:
     def users() -> list[User]:
         return [NoisyPlugin(), Remembering(), CheapSeeker()]
@@ -193,7 +236,7 @@ def play_shoppers(
 ) -> dict[int, list[Any]]:
     """Each shopper's pages when shoppers ``shoppers`` fill a population of ``num_envs``."""
     env = ShopEnv(users="all", **options)
-    population = Population(env, num_envs, seed=21)
+    population = Population(env.options, num_envs, seed=21)
     population.arrive(np.arange(num_envs), np.array(shoppers))
     log: dict[int, list[Any]] = {s: [] for s in shoppers}
     for _ in range(steps):
@@ -319,7 +362,7 @@ def test_batch_forms_match_the_per_shopper_formulas() -> None:
     from simshop_users.plugin import USERS
 
     env = ShopEnv(users="all")
-    population = Population(env, 1, seed=0)
+    population = Population(env.options, 1, seed=0)
     rows = np.arange(30).reshape(6, 5)
     times = np.arange(30).reshape(6, 5) % 7
     items = ItemBatch(env.catalog.columns, rows, times, population._codes)

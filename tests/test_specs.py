@@ -19,14 +19,13 @@ from click.testing import CliRunner
 
 from simshop_cli.options import env_option, env_option_option
 from simshop_core import Recommender, UnknownNameError, User, hookimpl, make_recommender, make_user
+from simshop_core.env_options import check_env_options, env_option_names
 from simshop_core.registry import get_registry
 from simshop_core.specs import (
     Parameter,
     Spec,
     build,
-    check_env_options,
     coerce_params,
-    env_option_names,
     guess_value,
     label,
     parameters,

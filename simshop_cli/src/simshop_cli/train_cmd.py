@@ -150,7 +150,7 @@ def train(
     from simshop_cli.console import stderr, warn
     from simshop_cli.registry import load_registry
     from simshop_core.catalog import load_catalog
-    from simshop_core.specs import check_env_options
+    from simshop_core.env_options import check_env_options
     from simshop_core.training import Trainable
 
     registry = load_registry()

@@ -100,7 +100,7 @@ def play_block(
     from simshop_core.oracle import Oracle
 
     n = len(shoppers)
-    population = Population(env, n, seed)
+    population = Population(env.options, n, seed)
     if isinstance(recommender, Oracle):
         recommender.env = population
     population.arrive(np.arange(n), shoppers)
@@ -211,7 +211,7 @@ def play_learner_batch(
     per_shopper = env.visits_per_shopper
     shoppers, quota = block_quotas(visits, per_shopper, 0, -(-visits // per_shopper))
     n = min(int(batch), len(shoppers))
-    population = Population(env, n, seed)
+    population = Population(env.options, n, seed)
     if isinstance(recommender, Oracle):
         recommender.env = population
     population.arrive(np.arange(n), shoppers[:n])

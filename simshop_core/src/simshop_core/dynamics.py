@@ -1,4 +1,4 @@
-"""Shopper dynamics (DESIGN §15): env options that make shoppers tire, budget, leave, follow
+"""Shopper dynamics: env options that make shoppers tire, budget, leave, follow
 the seasons and meet new items. Each is off by default (``None``: today's env, number for
 number) and is switched on by passing its options (a dict, the dataclass, or ``True`` for the
 defaults below), e.g. ``ShopEnv(fatigue={"item": 0.5})`` or on the command line
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from simshop_core.bounds import OptionError, dataclass_option, real_problem
+from simshop_core.streams import Purpose, uniforms
 
 __all__ = [
     "DYNAMICS",
@@ -59,8 +60,11 @@ __all__ = [
     "Fatigue",
     "Seasonality",
     "afford",
+    "come_back",
 ]
 
+#: The dynamics stream's churn column (drawn at a visit's end).
+_CHURN_COLUMN = np.arange(1, 2)
 #: A parameter's largest magnitude (days, rates, amounts): far beyond any sensible value.
 _LIMIT = 1e9
 
@@ -291,3 +295,13 @@ def afford(
         bought[..., j] = fits
         left = left - np.where(fits, price[..., j], 0.0)
     return bought, left
+
+
+def come_back(
+    churn: Churn, keys: np.ndarray, counters: np.ndarray, clicks: np.ndarray, buys: np.ndarray
+) -> np.ndarray:
+    """Whether each shopper whose visit just ended comes back (N bools): a draw from its own
+    stream at its page counter, against `Churn.return_probability` of the visit's clicks and
+    buys."""
+    u = uniforms(keys, counters, Purpose.DYNAMICS, _CHURN_COLUMN)[:, 0]
+    return u < churn.return_probability(clicks, buys)

@@ -33,6 +33,7 @@ from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.curves import default_window, learning_curve
 from simshop_core.env import ShopEnv
+from simshop_core.env_options import check_env_options
 from simshop_core.files import atomic_write_text
 from simshop_core.items import Items
 from simshop_core.oracle import ORACLE, Oracle
@@ -41,8 +42,8 @@ from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender, make_user
 from simshop_core.runner import Cell, LogPart, run_cells
 from simshop_core.scheduler import LOCAL, check_scheduler
-from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.specs import parse_spec
 from simshop_core.stats import t_quantile
 from simshop_core.user import User
 

@@ -128,6 +128,14 @@ class ItemBatch:
         """The values the codes of ``column`` stand for (sorted)."""
         return self._codes[column][1]
 
+    @classmethod
+    def from_items(cls, items: Items) -> ItemBatch:
+        """One shopper's `Items` as a batch of one (1, k), for a model written in batch form
+        alone; a categorical column's codes index the sorted values among these items."""
+        n = len(items)
+        rows = np.arange(n) if items._index is None else items._index
+        return cls(items._columns, rows[None], items._times_shown[None], _LocalCodes(items))
+
     def row(self, i: int) -> Items:
         """Shopper i's items as an `Items` view (the per-shopper form)."""
         return Items(self._columns, self._rows[i], self._times_shown[i])
@@ -135,3 +143,30 @@ class ItemBatch:
     def __repr__(self) -> str:
         n, k = self.shape
         return f"ItemBatch({n} shoppers × {k} items)"
+
+
+class _LocalCodes(Mapping[str, tuple[np.ndarray, tuple[str, ...]]]):
+    """Codes of a categorical column over one `Items` view's own values, made on first ask
+    (codes by catalog row: the view's rows get theirs, the others 0)."""
+
+    def __init__(self, items: Items) -> None:
+        self._items = items
+        self._made: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+
+    def __getitem__(self, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        if column not in self._made:
+            items = self._items
+            vocabulary, codes = np.unique(items[column], return_inverse=True)
+            if items._index is None:
+                by_row = codes
+            else:
+                by_row = np.zeros(int(items._index.max()) + 1, dtype=np.int64)
+                by_row[items._index] = codes
+            self._made[column] = (by_row, tuple(vocabulary.tolist()))
+        return self._made[column]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items.columns)
+
+    def __len__(self) -> int:
+        return len(self._items.columns)

@@ -1,4 +1,4 @@
-"""Parameters for recommenders and shoppers, with one syntax (DESIGN §2 "Parameters").
+"""Parameters for recommenders and shoppers, with one syntax.
 
 A spec is ``NAME[:PATH][:key=value]…``: the segments are split on ``:``; a segment holding
 ``=`` is a parameter, the (at most one) other segment after the name is a model path — e.g.
@@ -486,40 +486,14 @@ def _json_or_text(text: str) -> Any:
         return text
 
 
-def env_option_names(exclude: Iterable[str] = ()) -> list[str]:
-    """The keyword arguments of ``ShopEnv.__init__``, read from its signature now."""
-    from simshop_core.env import ShopEnv
-
-    skip = set(exclude)
-    signature = inspect.signature(ShopEnv.__init__)
-    return [
-        name
-        for index, (name, param) in enumerate(signature.parameters.items())
-        if index > 0
-        and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
-        and name not in skip
-    ]
-
-
-def check_env_options(options: Mapping[str, Any], exclude: Iterable[str] = ()) -> None:
-    """A one-line ValueError for a key ``ShopEnv`` does not take (or one in ``exclude``: the
-    CLI sets ``catalog`` and ``users`` with options of their own)."""
-    accepted = env_option_names(exclude)
-    for key in options:
-        if key not in accepted:
-            raise ValueError(f"unknown env option {key!r}; accepted: {', '.join(accepted)}")
-
-
 __all__ = [
     "EXPLORE",
     "Parameter",
     "Spec",
     "as_spec",
     "build",
-    "check_env_options",
     "coerce_params",
     "coerce_value",
-    "env_option_names",
     "format_value",
     "guess_value",
     "label",

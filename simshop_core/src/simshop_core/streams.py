@@ -1,4 +1,4 @@
-"""Per-shopper random streams, counter-based (DESIGN §11).
+"""Per-shopper random streams, counter-based.
 
 Every random number the shop draws for a shopper is a pure function of the master seed, the
 shopper's index and *where* it is drawn: the shopper's page counter (pages seen so far, across
@@ -186,3 +186,24 @@ class BatchRandom:
         same numbers element by element whatever the batch)."""
         radius = np.sqrt(-2.0 * np.log(1.0 - self.random()))  # 1 − u is in (0, 1]
         return loc + scale * (radius * np.cos(2.0 * np.pi * self.random()))
+
+
+class GeneratorRandom:
+    """`BatchRandom`'s methods over one shopper's `numpy.random.Generator`, shaped (1, k):
+    what a model written in batch form alone draws from when asked per shopper
+    (`simshop_core.user.BatchUser.utility`). The numbers are the Generator's own."""
+
+    __slots__ = ("_rng", "shape")
+
+    def __init__(self, rng: np.random.Generator, k: int) -> None:
+        self._rng = rng
+        self.shape = (1, k)
+
+    def random(self) -> np.ndarray:
+        return self._rng.random(self.shape)
+
+    def uniform(self, low: float, high: float) -> np.ndarray:
+        return self._rng.uniform(low, high, self.shape)
+
+    def normal(self, loc: float = 0.0, scale: float = 1.0) -> np.ndarray:
+        return self._rng.normal(loc, scale, self.shape)

@@ -143,7 +143,7 @@ def _check_batch_form(user: User, catalog: Catalog | None, seed: int) -> None:
     """`User.batch_utility`: an (N, k) float array in [0, 1], reproducible, and row i the
     same whether shopper i is asked alone or among others (what makes the population
     engine's numbers independent of its size)."""
-    from simshop_core.env import item_codes
+    from simshop_core.env_options import item_codes
     from simshop_core.items import ItemBatch
     from simshop_core.streams import BatchRandom, shopper_keys
 
@@ -301,7 +301,7 @@ def _check_recommender_batch(rec: Recommender, env: ShopEnv, seed: int) -> None:
     from simshop_core.spaces import check_slates
 
     label = f"{type(rec).__name__}.recommend_batch"
-    population = Population(env, 6, seed)
+    population = Population(env.options, 6, seed)
     population.arrive(np.arange(6), np.arange(6))
     observations = population.observation(copy=True)
     frozen = copy.deepcopy(observations)

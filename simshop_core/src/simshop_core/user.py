@@ -1,18 +1,15 @@
-"""The abstract shopper model every user plugin subclasses (DESIGN §2)."""
+"""The abstract shopper model every user plugin subclasses (the plugin contract)."""
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from simshop_core.items import Items
-
-if TYPE_CHECKING:
-    from simshop_core.items import ItemBatch
-    from simshop_core.streams import BatchRandom
+from simshop_core.items import ItemBatch, Items
+from simshop_core.streams import BatchRandom, GeneratorRandom
 
 
 @dataclass(frozen=True)
@@ -80,6 +77,21 @@ class User(abc.ABC):
         )
 
 
+class BatchUser(User):
+    """A shopper model written once, in batch form: subclasses implement `batch_utility`
+    (N shoppers at once, as the population engine asks) and `utility` follows from it — one
+    shopper's items as a batch of one, its noise drawn from the given `Generator`."""
+
+    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
+        batch = ItemBatch.from_items(items)
+        return self.batch_utility(batch, GeneratorRandom(rng, len(items)))[0]  # type: ignore[arg-type]
+
+    @abc.abstractmethod
+    def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
+        """An (N, k) array of values in [0, 1], row i for shopper i's items (see
+        `User.batch_utility`)."""
+
+
 def threshold_rule(
     utility: np.ndarray, click_threshold: float, buy_threshold: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -87,12 +99,20 @@ def threshold_rule(
     bought with probability ``clip((utility - click) / (buy - click), 0, 1)``. One uniform
     draw per item, clicked or not, so the draws do not depend on the outcome."""
     clicked = utility >= click_threshold
-    span = buy_threshold - click_threshold
-    # No clip needed: only clicked items (p_buy >= 0) can be bought, and a uniform draw in
-    # [0, 1) is below any p_buy >= 1.
-    p_buy = (utility - click_threshold) / span if span > 0 else clicked
+    p_buy = buy_probability(utility, click_threshold, buy_threshold)
     bought = clicked & (rng.random(len(utility)) < p_buy)
     return clicked, bought
+
+
+def buy_probability(utility: np.ndarray, click_threshold: Any, buy_threshold: Any) -> np.ndarray:
+    """The chance that a clicked item is bought: rising linearly from 0 at the click
+    threshold to 1 at the buy threshold (1 when the two are equal). The thresholds are
+    scalars or (N, 1) arrays, one per shopper. No clip needed: only a clicked item (chance
+    >= 0) can be bought, and a uniform draw in [0, 1) is below any chance >= 1."""
+    span = buy_threshold - click_threshold
+    if not isinstance(span, np.ndarray):
+        return (utility - click_threshold) / span if span > 0 else np.ones_like(utility)
+    return np.where(span > 0, (utility - click_threshold) / np.where(span > 0, span, 1.0), 1.0)
 
 
 def has_batch_form(user: User) -> bool:

@@ -20,7 +20,7 @@ from simshop_core.spaces import SlateBatchSpace
 
 
 class ShopVectorEnv(VectorEnv):
-    """N shoppers stepped at once as arrays (DESIGN §11), with the scalar env's spaces
+    """N shoppers stepped at once as arrays, with the scalar env's spaces
     batched.
 
     - **Action space**: `SlateBatchSpace` (N, k): one ordered slate per sub-env; ``sample()``
@@ -72,7 +72,7 @@ class ShopVectorEnv(VectorEnv):
         super().reset(seed=seed)
         if seed is None:
             seed = int(self.np_random.integers(2**63))
-        self.population = Population(self.env, self.num_envs, int(seed))
+        self.population = Population(self.env.options, self.num_envs, int(seed))
         self.population.arrive(np.arange(self.num_envs), np.arange(self.num_envs))
         self._needs_reset[:] = False
         return self.population.observation(self.copy), self._info()

@@ -1,8 +1,10 @@
-"""One visit's state machine: its counters and when it ends (DESIGN §3)."""
+"""One visit: its limits, when it ends (`visit_ends`, for one shopper or N), and the scalar
+env's counters (`Visit`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from simshop_core.bounds import OptionError, int_problem
 
@@ -34,6 +36,16 @@ class EpisodeLimits:
                 raise OptionError("EpisodeLimits", f.name, value, why)
 
 
+def visit_ends(limits: EpisodeLimits, streak: Any, clicks: Any, buys: Any, page: Any) -> Any:
+    """(terminated, truncated) after a page: the visit's counters after it (``page``: the
+    page just shown) as ints for one shopper or arrays for N. Never both."""
+    terminated = (
+        (streak >= limits.no_click_pages) | (clicks >= limits.clicks) | (buys >= limits.buys)
+    )
+    # ``^ True`` is `not` for a bool and for a bool array alike.
+    return terminated, (page >= limits.pages) & (terminated ^ True)
+
+
 class Visit:
     """The counters of the visit in progress; `record` adds a page and says whether the visit
     has ended (terminated, truncated: never both)."""
@@ -54,13 +66,9 @@ class Visit:
         self.buys += buys
         self.streak = 0 if clicks else self.streak + 1
         self.reward += reward
-        limits = self.limits
-        terminated = (
-            self.streak >= limits.no_click_pages
-            or self.clicks >= limits.clicks
-            or self.buys >= limits.buys
+        terminated, truncated = visit_ends(
+            self.limits, self.streak, self.clicks, self.buys, self.page
         )
-        truncated = not terminated and self.page >= limits.pages
         self.page += 1
         return terminated, truncated
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from simshop_core import Recommender, ShopEnv, make_recommender
 from simshop_core.catalog import Catalog
+from simshop_core.env_options import check_env_options
 from simshop_core.evaluation import cell_seeds, merged_env_options
 from simshop_core.oracle import ORACLE, Oracle
 from simshop_core.rollout import play_visit
-from simshop_core.specs import check_env_options
 from simshop_core.specs import label as spec_label
 
 

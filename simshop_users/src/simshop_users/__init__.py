@@ -1,4 +1,4 @@
-"""The six built-in SimShop shopper models (DESIGN §5), registered by `simshop_users.plugin`."""
+"""The six built-in SimShop shopper models, registered by `simshop_users.plugin`."""
 
 from simshop_users.brand_lover import BrandLover
 from simshop_users.cheap_seeker import CheapSeeker

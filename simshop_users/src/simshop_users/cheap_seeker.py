@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simshop_core import Items, User
 from simshop_core.items import ItemBatch
 from simshop_core.streams import BatchRandom
+from simshop_core.user import BatchUser
 
 
-class CheapSeeker(User):
+class CheapSeeker(BatchUser):
     """Utility ``pivot / (pivot + price)``: 0.5 at a price equal to ``pivot``."""
 
     name = "cheap_seeker"
@@ -22,10 +22,6 @@ class CheapSeeker(User):
         if not pivot > 0:
             raise ValueError(f"pivot must be positive, got {pivot}")
         self.pivot = float(pivot)
-
-    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
-        price = items["price"].astype(np.float64, copy=False)
-        return self.pivot / (self.pivot + price)
 
     def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
         return self.pivot / (self.pivot + items["price"].astype(np.float64, copy=False))

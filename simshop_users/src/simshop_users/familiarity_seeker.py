@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simshop_core import Items, User
 from simshop_core.items import ItemBatch
 from simshop_core.streams import BatchRandom
+from simshop_core.user import BatchUser
 
 
-class FamiliaritySeeker(User):
+class FamiliaritySeeker(BatchUser):
     """Utility ``sigmoid(n − midpoint) + N(0, noise)``, clipped to [0, 1], where
     ``n = times_shown + 1`` counts this shopper's exposures including the current one."""
 
@@ -29,12 +29,6 @@ class FamiliaritySeeker(User):
             raise ValueError(f"noise must be non-negative, got {noise}")
         self.midpoint = float(midpoint)
         self.noise = float(noise)
-
-    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
-        n = items["times_shown"] + 1.0
-        base = 1.0 / (1.0 + np.exp(self.midpoint - n))
-        noisy = base + rng.normal(0.0, self.noise, len(n))
-        return np.minimum(np.maximum(noisy, 0.0), 1.0)  # np.clip costs ~3x more on small arrays
 
     def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
         n = items["times_shown"] + 1.0

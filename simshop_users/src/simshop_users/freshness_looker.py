@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simshop_core import Items, User
 from simshop_core.items import ItemBatch
 from simshop_core.streams import BatchRandom
+from simshop_core.user import BatchUser
 
 
-class FreshnessLooker(User):
+class FreshnessLooker(BatchUser):
     """Utility ``exp(−decay · days_since_release)``: 1 on release day, halving every ~139 days."""
 
     name = "freshness_looker"
@@ -23,11 +23,7 @@ class FreshnessLooker(User):
             raise ValueError(f"decay must be non-negative, got {decay}")
         self.decay = float(decay)
 
-    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
-        days = items["days_since_release"].astype(np.float64, copy=False)
-        # min(…, 1): an item "released" after the reference date is as fresh as it gets.
-        return np.minimum(np.exp(-self.decay * days), 1.0)
-
     def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
         days = items["days_since_release"].astype(np.float64, copy=False)
+        # min(…, 1): an item "released" after the reference date is as fresh as it gets.
         return np.minimum(np.exp(-self.decay * days), 1.0)

@@ -1,4 +1,4 @@
-"""Entry point ``simshop-users``: registers the six built-in shopper models (DESIGN §5)."""
+"""Entry point ``simshop-users``: registers the six built-in shopper models."""
 
 from __future__ import annotations
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simshop_core import Items, User
 from simshop_core.items import ItemBatch
 from simshop_core.streams import BatchRandom
+from simshop_core.user import BatchUser
 
 
-class ValueOptimizer(User):
+class ValueOptimizer(BatchUser):
     """Utility ``v / (1 + v)`` with ``v = scale · quality_score / price``."""
 
     name = "value_optimizer"
@@ -22,10 +22,6 @@ class ValueOptimizer(User):
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}")
         self.scale = float(scale)
-
-    def utility(self, items: Items, rng: np.random.Generator) -> np.ndarray:
-        v = self.scale * items["quality_score"].astype(np.float64, copy=False) / items["price"]
-        return v / (1.0 + v)
 
     def batch_utility(self, items: ItemBatch, rng: BatchRandom) -> np.ndarray:
         v = self.scale * items["quality_score"].astype(np.float64, copy=False) / items["price"]

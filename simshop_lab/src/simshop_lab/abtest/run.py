@@ -37,6 +37,7 @@ import numpy as np
 from simshop_core.bounds import MAX_EPISODES, MAX_JOBS, check_int, check_seed, real_problem
 from simshop_core.catalog import Catalog, load_catalog
 from simshop_core.env import ShopEnv
+from simshop_core.env_options import check_env_options
 from simshop_core.evaluation import (
     cell_seeds,
     is_learner,
@@ -51,8 +52,8 @@ from simshop_core.recommender import Recommender
 from simshop_core.registry import get_registry, make_recommender
 from simshop_core.runner import Cell, run_cells
 from simshop_core.scheduler import check_scheduler
-from simshop_core.specs import check_env_options, parse_spec
 from simshop_core.specs import label as spec_label
+from simshop_core.specs import parse_spec
 from simshop_core.stats import normal_quantile
 from simshop_lab.abtest.assignment import assign, check_split
 from simshop_lab.abtest.calibration import (

@@ -279,7 +279,7 @@ class Replay:
         starts = np.flatnonzero(np.r_[True, shopper_id[1:] != shopper_id[:-1]])
         counts = np.diff(np.r_[starts, len(rows)])
         n = len(starts)
-        population = Population(cell.env, n, cell.env_seed)
+        population = Population(cell.env.options, n, cell.env_seed)
         population.arrive(np.arange(n), cell.shoppers)
         slot_start, slot_count = starts, counts  # positions in ``rows``
         t = 0

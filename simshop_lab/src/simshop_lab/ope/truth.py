@@ -106,14 +106,12 @@ def page_truth(
 ) -> np.ndarray:
     """The expected metric of the target's ``slates`` (n, S, k) on the active slots of a
     replayed population, before their page is shown."""
-    env = population.env
+    env = population.options
     utility = population.true_utilities()[active]
-    slot = population.slot[active]
-    click_threshold = np.array([u.click_threshold for u in env.shoppers])[slot]
-    buy_threshold = np.array([u.buy_threshold for u in env.shoppers])[slot]
-    examination = None
-    if env.click_model == "pbm":
-        examination = env._click.examination  # the env's checked probabilities (default DCG)
+    model = population.model[active]
+    click_threshold = env.click_thresholds[model]
+    buy_threshold = env.buy_thresholds[model]
+    examination = env.pbm_examination  # pbm's checked probabilities (default DCG); None otherwise
     if env.candidate_pool == "shopper":
         repeats = population.shown_this_visit[active]  # by candidate index
     else:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import errno
-import inspect
 import json
 import os
 import warnings
@@ -585,9 +584,9 @@ def read_metadata(
     problem = _metadata_problem(metadata)
     if problem:
         raise ValueError(f"{path}: corrupt model metadata ({problem})")
-    from simshop_core.env import ShopEnv
+    from simshop_core.env_options import env_option_names
 
-    known = set(inspect.signature(ShopEnv).parameters)
+    known = set(env_option_names())
     unknown = sorted(set(metadata["env_options"]) - known)
     if unknown:
         raise ValueError(

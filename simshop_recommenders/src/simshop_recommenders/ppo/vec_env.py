@@ -59,7 +59,7 @@ class EngineVecEnv(VecEnv):
         seed = self._seed if self._seed is not None else int(np.random.SeedSequence().entropy)
         self._seed = None  # the next reset without a seed goes on with new shoppers
         n = self.num_envs
-        self._population = Population(self.env, n, seed % 2**63)
+        self._population = Population(self.env.options, n, seed % 2**63)
         self._population.arrive(np.arange(n), np.arange(n))
         self._visit_reward[:] = 0.0
         self._visit_length[:] = 0
@@ -78,7 +78,7 @@ class EngineVecEnv(VecEnv):
         self._visit_length += 1
         ended = page.terminated | page.truncated
         infos: list[dict[str, Any]] = [
-            {"user_type": env.shopper_names[slot]} for slot in population.slot.tolist()
+            {"user_type": env.shopper_names[slot]} for slot in population.model.tolist()
         ]
         dones = ended.copy()
         rows = np.flatnonzero(ended)
