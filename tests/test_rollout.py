@@ -259,7 +259,7 @@ def _engine_batch(catalog, rows: int = 24) -> tuple[Any, ...]:
     from simshop_core.population import Population
 
     env = ShopEnv(catalog, users=["cheap_seeker", "brand_lover"])
-    population = Population(env, rows, 3)
+    population = Population(env.options, rows, 3)
     population.arrive(np.arange(rows), np.arange(rows))
     return env, population
 

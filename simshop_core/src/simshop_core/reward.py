@@ -1,4 +1,4 @@
-"""The page reward (DESIGN §3), with the prototype's weights by default."""
+"""The page reward, with the prototype's weights by default (README, "The environment")."""
 
 from __future__ import annotations
 
