@@ -120,6 +120,15 @@ class SlateAgentRecommender(Trainable):
         self._model, self._metadata, self._path = model, metadata, path
 
     @classmethod
+    def convert(cls, source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+        """Write a model saved by SimShop 0.2 (stable-baselines3's zip) in the current format,
+        reading only its JSON and weights: nothing in ``source`` is unpickled or run."""
+        cls.check_dependencies()
+        from simshop_recommenders.ppo.model_file import convert_legacy
+
+        return convert_legacy(source, target, cls)
+
+    @classmethod
     def algorithm_class(cls) -> type[OnPolicyAlgorithm]:
         """The stable-baselines3 class (imported here, not at registration)."""
         import stable_baselines3

@@ -408,27 +408,6 @@ def convert_legacy(
     return write_model(target, metadata, model)
 
 
-def model_kind(path: str | os.PathLike[str]) -> str:
-    """The recommender a model file's metadata names (``ppo``, ``a2c``), read as JSON only."""
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo(METADATA_NAME)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise ValueError(f"{path}: refused: {METADATA_NAME} is too large")
-            metadata = json.loads(archive.read(info))
-    except KeyError:
-        raise ValueError(f"{path}: not a SimShop model (no {METADATA_NAME})") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable zip ({describe_exception(exc)})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(f"{path}: corrupt model metadata ({exc})") from None
-    found = metadata.get("format") if isinstance(metadata, dict) else None
-    if not isinstance(found, str) or not found.startswith(FORMAT_PREFIX):
-        raise ValueError(f"{path}: not a SimShop model (its metadata names no format)")
-    return found.removeprefix(FORMAT_PREFIX)
-
-
 # --- checks ----------------------------------------------------------------------------------
 
 
@@ -540,7 +519,6 @@ __all__ = [
     "convert_legacy",
     "load_model",
     "metadata_json",
-    "model_kind",
     "model_spaces",
     "new_model",
     "read_members",
