@@ -139,6 +139,26 @@ def test_evaluate_refuses_a_malicious_model(evil_ppo: Path, marker: Path) -> Non
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["abtest", "random", "ppo:{model}", "-n", "20"],
+        ["sweep", "-r", "ppo:{model}", "-u", "cheap_seeker", "--episodes", "2"],
+        ["sweep", "-r", "ppo:{model}", "-u", "cheap_seeker", "--episodes", "2", "--jobs", "2"],
+    ],
+)
+def test_other_commands_refuse_a_malicious_model(
+    evil_ppo: Path, marker: Path, tmp_path: Path, command: list[str]
+) -> None:
+    args = [part.format(model=evil_ppo) for part in command]
+    if args[0] == "sweep":
+        args += ["--output", str(tmp_path / "sweep.csv")]
+    result = invoke(*args)
+    assert "simshop model convert" in assert_one_line(result)
+    assert not marker.exists()
+    assert not (tmp_path / "sweep.csv").exists()
+
+
 def test_evaluate_refuses_a_malicious_a2c_model(tmp_path: Path, marker: Path) -> None:
     evil = with_payload(legacy_model(tmp_path, "a2c"), tmp_path / "evil_a2c.zip", marker)
     result = invoke("evaluate", "-r", f"a2c:{evil}", "-u", "cheap_seeker", "--episodes", 2)
