@@ -469,6 +469,20 @@ def test_reading_in_chunks_gives_the_same_catalog_and_errors(
         Catalog.load(tmp_path / "bad.csv")
     assert str(chunked_error.value) == str(whole_error.value)
     assert "column 'product_id', row 231: '1.5' is not an integer" in str(whole_error.value)
+    # Dates too: mixed forms parse alike by chunks, and the first bad one is the same row.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[5, "release_date"] = "2024-02-03T10:30:00"
+    frame.loc[40, "release_date"] = "20240203"
+    dated = tmp_path / "dated.csv"
+    frame.to_csv(dated, index=False)
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 10**6)
+    whole = Catalog.load(dated)
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 17)
+    assert Catalog.load(dated).fingerprint() == whole.fingerprint()
+    frame.loc[120, "release_date"] = "2024-13-45"
+    frame.to_csv(dated, index=False)
+    with pytest.raises(CatalogError, match=r"'release_date', row 121: '2024-13-45' is not a date"):
+        Catalog.load(dated)
 
 
 def test_ids_past_int64_read_in_chunks_are_still_refused(

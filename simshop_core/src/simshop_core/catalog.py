@@ -17,7 +17,8 @@ file is refused in one line after reading at most one chunk past the limit (a Pa
 its row count, before any row), and running out of memory while loading is one line too.
 Names, descriptions and categorical values are object arrays of Python strings (equal
 categorical values one shared object), not fixed-width ``<U`` arrays: loading and validating
-a million items peaks at about 600 MB (``python benchmarks/catalog_memory.py``).
+a million items peaks at about 560 MB (``python benchmarks/catalog_memory.py``; 1.6 GB
+with ``<U`` arrays).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import datetime as dt
 import hashlib
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,7 +195,8 @@ class Catalog:
         try:
             raw = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
             frame, reference_date = validate_frame(raw)
-            del raw  # the raw strings go before the columns are built
+            del raw  # the raw strings go before the columns are built, and their memory too:
+            _release_arrow_memory()  # pyarrow's allocator keeps freed pages otherwise
             return cls(frame, reference_date)
         except CatalogError as exc:
             raise CatalogError(f"{path}: {exc}") from None
@@ -423,17 +426,22 @@ def _parse_numeric(raw: pd.DataFrame, column: str, integer: bool = False) -> pd.
 
 
 def _to_numeric(source: pd.Series) -> pd.Series:
-    """``pd.to_numeric(source, errors="coerce")``, a chunk of rows at a time: on a column of
-    text it makes a Python object per value, 110 MB at once for a million rows."""
+    """``pd.to_numeric(source, errors="coerce")``, by chunks (see `_by_chunks`)."""
+    import pandas as pd
+
+    return _by_chunks(lambda part: pd.to_numeric(part, errors="coerce"), source)
+
+
+def _by_chunks(parse: Callable[[pd.Series], pd.Series], source: pd.Series) -> pd.Series:
+    """``parse(source)``, a chunk of rows at a time: on a column of text pandas makes a Python
+    object per value, ~110 MB at once for a million rows. Chunks that come out with different
+    dtypes (ints and floats, int64 and uint64) are parsed again as a whole, as before."""
     import pandas as pd
 
     step = _CSV_CHUNK_ROWS
-    parts = [
-        pd.to_numeric(source.iloc[start : start + step], errors="coerce")
-        for start in range(0, len(source), step)
-    ]
-    if len({part.dtype for part in parts}) != 1:  # chunks inferred apart: the column decides
-        return pd.to_numeric(source, errors="coerce")
+    parts = [parse(source.iloc[start : start + step]) for start in range(0, len(source), step)]
+    if len({part.dtype for part in parts}) != 1:
+        return parse(source)
     return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
@@ -466,13 +474,20 @@ def _parse_dates(raw: pd.DataFrame, column: str) -> pd.Series:
     row = _bad_row(blank)
     if row is not None:
         raise CatalogError(f"column {column!r}, row {row + 1}: missing date")
-    values = pd.to_datetime(source.astype(str), errors="coerce", format="ISO8601")
+    text = source.astype(str)
+    values = _by_chunks(lambda part: pd.to_datetime(part, errors="coerce", format="ISO8601"), text)
     row = _bad_row(values.isna())
     if row is not None:
         raise CatalogError(
             f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not a date (YYYY-MM-DD)"
         )
     return values.dt.normalize()
+
+
+def _release_arrow_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 #: Rows read at a time from a CSV: the parser's own buffers stay small, and a file with more
