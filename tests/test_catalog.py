@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from simshop_core.catalog import (
+    CATEGORICAL_COLUMNS,
     DEFAULT_REFERENCE_DATE,
     SUBCATEGORIES,
     Catalog,
@@ -404,3 +405,109 @@ def test_cli_validate_is_one_error_line(tmp_path: Path, value: str) -> None:
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: {path}: column {column!r}, row 3: {value!r} ")
     assert "Traceback" not in result.stderr
+
+
+# --- large catalogs: a size check and lean strings ----------------------------------------
+
+
+def test_text_columns_are_object_arrays_not_fixed_width(catalog: Catalog) -> None:
+    # '<U106' holds 424 bytes per description whatever its length.
+    for name in ("name", *CATEGORICAL_COLUMNS):
+        assert catalog.columns[name].dtype == object, name
+        assert all(type(v) is str for v in catalog.columns[name][:50])
+    assert catalog.description.dtype == object and not catalog.description.flags.writeable
+    # A categorical value is one object however many rows hold it.
+    brands = catalog.columns["brand"]
+    assert len({id(v) for v in brands}) == len(set(brands.tolist()))
+
+
+def test_a_loaded_catalog_shares_its_categorical_strings(tmp_path: Path, catalog: Catalog) -> None:
+    path = catalog.save(tmp_path / "c.csv")
+    loaded = Catalog.load(path)
+    colors = loaded.columns["color"]
+    assert colors.dtype == object and len({id(v) for v in colors}) == len(set(colors.tolist()))
+    assert loaded.fingerprint() == catalog.fingerprint()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_catalog_past_the_maximum_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: Catalog, suffix: str
+) -> None:
+    import simshop_core.catalog as catalog_module
+
+    path = catalog.save(tmp_path / f"c{suffix}")
+    # The same rule at a smaller limit (a file of a million rows would take a minute).
+    monkeypatch.setattr(catalog_module, "MAX_ITEMS", len(catalog) - 1)
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 7)
+    with pytest.raises(CatalogError) as caught:
+        Catalog.load(path)
+    message = str(caught.value)
+    assert message == (
+        f"{path}: more than {len(catalog) - 1:,} rows; a catalog holds at most "
+        f"{len(catalog) - 1:,} items"
+    )
+    monkeypatch.setattr(catalog_module, "MAX_ITEMS", len(catalog))
+    assert Catalog.load(path).fingerprint() == catalog.fingerprint()  # the limit itself is fine
+
+
+def test_reading_in_chunks_gives_the_same_catalog_and_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: Catalog
+) -> None:
+    import simshop_core.catalog as catalog_module
+
+    path = catalog.save(tmp_path / "c.csv")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[200, "price"] = "abc"
+    frame.loc[230, "product_id"] = "1.5"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    whole = Catalog.load(path)
+    with pytest.raises(CatalogError) as whole_error:
+        Catalog.load(tmp_path / "bad.csv")
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 17)
+    assert Catalog.load(path).fingerprint() == whole.fingerprint()
+    with pytest.raises(CatalogError) as chunked_error:
+        Catalog.load(tmp_path / "bad.csv")
+    assert str(chunked_error.value) == str(whole_error.value)
+    assert "column 'product_id', row 231: '1.5' is not an integer" in str(whole_error.value)
+    # Dates too: mixed forms parse alike by chunks, and the first bad one is the same row.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[5, "release_date"] = "2024-02-03T10:30:00"
+    frame.loc[40, "release_date"] = "20240203"
+    dated = tmp_path / "dated.csv"
+    frame.to_csv(dated, index=False)
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 10**6)
+    whole = Catalog.load(dated)
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 17)
+    assert Catalog.load(dated).fingerprint() == whole.fingerprint()
+    frame.loc[120, "release_date"] = "2024-13-45"
+    frame.to_csv(dated, index=False)
+    with pytest.raises(CatalogError, match=r"'release_date', row 121: '2024-13-45' is not a date"):
+        Catalog.load(dated)
+
+
+def test_ids_past_int64_read_in_chunks_are_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: Catalog
+) -> None:
+    import simshop_core.catalog as catalog_module
+
+    frame = pd.read_csv(catalog.save(tmp_path / "c.csv"), dtype=str, keep_default_na=False)
+    frame.loc[240, "product_id"] = str(2**64 - 5)  # one chunk reads uint64, the others int64
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    monkeypatch.setattr(catalog_module, "_CSV_CHUNK_ROWS", 50)
+    with pytest.raises(CatalogError, match=r"row 241: .* does not fit in 64 bits"):
+        Catalog.load(tmp_path / "big.csv")
+
+
+def test_running_out_of_memory_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: Catalog
+) -> None:
+    import simshop_core.catalog as catalog_module
+
+    path = catalog.save(tmp_path / "c.csv")
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(catalog_module, "validate_frame", no_memory)
+    with pytest.raises(CatalogError, match=r"c\.csv: not enough memory to load this catalog"):
+        Catalog.load(path)

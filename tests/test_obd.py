@@ -1,9 +1,10 @@
 """The Open Bandit Dataset importer (simshop data obd) and the OBP slate-feedback export.
 
 The real download runs in `test_real_obd_sample`: it uses the user's OBD cache when it is
-complete, else downloads obp 0.5.7's sdist once per test session into a temporary folder
-(~10 s; the package index must be reachable). Set SIMSHOP_NO_NETWORK=1 to skip it when there
-is no cache.
+complete, else downloads obp 0.5.7's sdist (its pinned SHA-256 checked) once per test session
+into a temporary folder (~10 s; PyPI must be reachable). The other download tests serve a
+locally built archive through a monkeypatched urlopen: no network. Set SIMSHOP_NO_NETWORK=1
+to skip the real one when there is no cache.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
 import tarfile
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +321,7 @@ def test_obp_export_of_an_obd_log_keeps_the_obd_position(tiny_log: Path, tmp_pat
 
 
 def _fake_sdist(directory: Path, files: dict[str, bytes]) -> Path:
-    path = directory / f"obp-{obd.OBP_VERSION}.tar.gz"
+    path = directory / obd.OBP_SDIST_NAME
     with tarfile.open(path, "w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(f"obp-{obd.OBP_VERSION}/obp/dataset/obd/{name}")
@@ -329,87 +330,183 @@ def _fake_sdist(directory: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def _fake_pip(monkeypatch: pytest.MonkeyPatch, calls: list, files: dict[str, bytes] | None,
-              stderr: str = "") -> None:  # fmt: skip
-    """subprocess.run in obd: pip that fails (files None) or "downloads" a fake sdist."""
+def _fake_fetch(monkeypatch: pytest.MonkeyPatch, calls: list, archive: Path | None = None,
+                error: Exception | None = None) -> None:  # fmt: skip
+    """urllib's urlopen, as obd calls it: serves ``archive`` (a locally built file) for any
+    URL, or raises ``error``; no network."""
 
-    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
-        calls.append(command)
-        assert command[1:5] == ["-m", "pip", "download", f"obp=={obd.OBP_VERSION}"]
-        assert "--ignore-requires-python" in command and ":all:" in command
-        if files is None:
-            return subprocess.CompletedProcess(command, 1, "", stderr)
-        _fake_sdist(Path(command[command.index("-d") + 1]), files)
-        return subprocess.CompletedProcess(command, 0, "", "")
+    def urlopen(url: str, timeout: float) -> Any:
+        calls.append(url)
+        if error is not None:
+            raise error
+        assert archive is not None
+        return archive.open("rb")
 
-    monkeypatch.setattr(obd.subprocess, "run", run)
+    monkeypatch.setattr("urllib.request.urlopen", urlopen)
 
 
-def test_pip_failure_is_one_line_and_nonzero(
+def _fake_files(tmp_path: Path) -> dict[str, bytes]:
+    csv = obd_csv(tmp_path / "src.csv", ROWS).read_bytes()
+    context = item_context_csv(tmp_path / "ic.csv").read_bytes()
+    return {name: (context if "item_context" in name else csv) for name in obd.CACHE_FILES}
+
+
+def _trust(monkeypatch: pytest.MonkeyPatch, archive: Path | None, files: dict[str, bytes]) -> None:
+    """Pin ``archive`` and ``files`` as if they were obp's real ones."""
+    if archive is not None:
+        monkeypatch.setattr(
+            obd, "OBP_SDIST_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest()
+        )
+    digests = {name: hashlib.sha256(files[name]).hexdigest() for name in obd.CACHE_FILES}
+    monkeypatch.setattr(obd, "CACHE_FILES", digests)
+
+
+def test_download_failure_is_one_line_and_nonzero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list = []
-    stderr = (
-        "WARNING: Retrying (Retry(total=4...)) after connection broken by 'NewConnectionError'\n"
-        "ERROR: Could not find a version that satisfies the requirement obp==0.5.7\n"
-        "ERROR: No matching distribution found for obp==0.5.7\n"
-    )
-    _fake_pip(monkeypatch, calls, None, stderr)
+    _fake_fetch(monkeypatch, calls, error=urllib.error.URLError("Name or service not known"))
     result = CliRunner().invoke(
         cli, ["data", "obd", "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "o")]
     )
-    assert result.exit_code == 1 and len(calls) == 1
+    assert result.exit_code == 1 and calls == [obd.OBP_SDIST_URL]
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: could not download obp==0.5.7")
-    assert "No matching distribution found for obp==0.5.7" in lines[0]
+    assert lines[0].startswith("Error: could not download obp-0.5.7.tar.gz (the OBD sample)")
+    assert "Name or service not known" in lines[0] and "--cache-dir" in lines[0]
     assert not (tmp_path / "c").exists() and not (tmp_path / "o").exists()
 
 
-def test_pip_timeout_is_a_download_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def run(command: list[str], **kwargs: Any) -> None:
-        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
-
-    monkeypatch.setattr(obd.subprocess, "run", run)
-    with pytest.raises(obd.ObdDownloadError, match="longer than 5 s"):
+def test_download_timeout_and_http_errors_are_download_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_fetch(monkeypatch, [], error=TimeoutError())
+    with pytest.raises(obd.ObdDownloadError, match="no answer within 5 s"):
         obd.fetch_obd(tmp_path, timeout=5)
+    gone = urllib.error.HTTPError(obd.OBP_SDIST_URL, 404, "Not Found", None, None)  # type: ignore[arg-type]
+    _fake_fetch(monkeypatch, [], error=gone)
+    with pytest.raises(obd.ObdDownloadError, match="answered HTTP 404"):
+        obd.fetch_obd(tmp_path)
+
+
+def test_an_archive_that_is_not_the_pinned_one_is_never_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _fake_files(tmp_path)
+    archive = _fake_sdist(tmp_path, files)
+    _trust(monkeypatch, None, files)  # the CSVs would pass: only the archive's pin stops it
+    opened: list = []
+    monkeypatch.setattr(obd.tarfile, "open", lambda *a, **k: opened.append(a))
+    _fake_fetch(monkeypatch, [], archive)
+    with pytest.raises(obd.ObdDownloadError, match="not the pinned 3060d67fedfc"):
+        obd.fetch_obd(tmp_path / "cache")
+    assert opened == [] and not (tmp_path / "cache").exists()
+
+
+def test_an_oversized_download_is_cut_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(obd, "OBP_SDIST_MAX_BYTES", 100)
+    big = tmp_path / "big.tar.gz"
+    big.write_bytes(b"x" * 1000)
+    _fake_fetch(monkeypatch, [], big)
+    with pytest.raises(obd.ObdDownloadError, match="more than 100 bytes"):
+        obd.fetch_obd(tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
 
 
 def test_download_extracts_the_csvs_once_and_checks_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    csv = obd_csv(tmp_path / "src.csv", ROWS).read_bytes()
-    context = item_context_csv(tmp_path / "ic.csv").read_bytes()
-    files = {name: (context if "item_context" in name else csv) for name in obd.CACHE_FILES}
-    files["random/men/men.csv"] = b"not wanted"
+    files = _fake_files(tmp_path)
+    archive = _fake_sdist(tmp_path, {**files, "random/men/men.csv": b"not wanted"})
+    monkeypatch.setattr(obd, "OBP_SDIST_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
     calls: list = []
-    _fake_pip(monkeypatch, calls, files)
+    _fake_fetch(monkeypatch, calls, archive)
     # The real digests reject the fake files, and nothing lands in the cache.
     with pytest.raises(obd.ObdDownloadError, match="not the expected file"):
         obd.fetch_obd(tmp_path / "cache")
     assert not any((tmp_path / "cache").rglob("*.csv"))
 
-    digests = {name: hashlib.sha256(files[name]).hexdigest() for name in obd.CACHE_FILES}
-    monkeypatch.setattr(obd, "CACHE_FILES", digests)
+    _trust(monkeypatch, archive, files)
     cache = obd.fetch_obd(tmp_path / "cache")
-    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*.csv")) == sorted(digests)
-    assert obd.fetch_obd(tmp_path / "cache") == cache and len(calls) == 2  # cached: no pip
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*.csv")) == sorted(files)
+    assert obd.fetch_obd(tmp_path / "cache") == cache and len(calls) == 2  # cached: no download
     written = obd.convert_obd(cache, tmp_path / "out", ["random"], n_items=N_ITEMS)
     assert list(written) == ["random"]
     meta = read_log_metadata(written["random"])
     assert meta["policy"] == "random" and meta["logger"] == "uniform"
+    # Every use checks the cache again: a file changed since is refused, not converted.
+    csv, _ = obd.csv_paths(cache, "bts")
+    csv.write_bytes(csv.read_bytes() + b"0,1,1,0.5\n")
+    with pytest.raises(ValueError, match="is not the OBD file SimShop expects"):
+        obd.convert_obd(cache, tmp_path / "out2", ["bts"], n_items=N_ITEMS)
+    with pytest.raises(ValueError, match="remove it to download the sample again"):
+        obd.fetch_obd(cache)
+    assert len(calls) == 2 and not (tmp_path / "out2").exists()
+
+
+def test_archive_members_are_read_by_exact_name_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _fake_files(tmp_path)
+    archive = tmp_path / obd.OBP_SDIST_NAME
+    prefix = f"obp-{obd.OBP_VERSION}/obp/dataset/obd/"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in files.items():
+            if name == "bts/all/all.csv":  # a link where a wanted file should be
+                link = tarfile.TarInfo(prefix + name)
+                link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tar.addfile(link)
+                continue
+            info = tarfile.TarInfo(prefix + name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for evil in ("../../escaped.csv", "/tmp/absolute.csv", prefix + "../../../up.csv"):
+            info = tarfile.TarInfo(evil)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"evil"))
+    _trust(monkeypatch, archive, files)
+    _fake_fetch(monkeypatch, [], archive)
+    with pytest.raises(obd.ObdDownloadError, match=r"lacks the OBD file\(s\) bts/all/all.csv"):
+        obd.fetch_obd(tmp_path / "cache" / "obd")
+    assert not (tmp_path / "cache").exists()
+    assert not list(tmp_path.rglob("escaped.csv")) and not list(tmp_path.rglob("up.csv"))
+
+
+def test_a_fabricated_cache_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    for policy in obd.OBD_POLICIES:
+        csv, context = obd.csv_paths(cache, policy)
+        csv.parent.mkdir(parents=True)
+        obd_csv(csv, [(79, 1, 1, 0.0125), (0, 2, 0, 0.0125)], n_items=80)
+        item_context_csv(context, n_items=80)
+    calls: list = []
+    _fake_fetch(monkeypatch, calls, error=AssertionError("no download for a full cache"))
+    result = CliRunner().invoke(
+        cli, ["data", "obd", "--cache-dir", str(cache), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and calls == []
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "is not the OBD file SimShop expects" in lines[0]
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_writes_both_logs_from_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     rows = [(79, 1, 1, 0.0125), (0, 2, 0, 0.0125)]
+    files = {}
     for policy in obd.OBD_POLICIES:
         csv, context = obd.csv_paths(cache, policy)
         csv.parent.mkdir(parents=True)
         obd_csv(csv, rows, n_items=80)
         item_context_csv(context, n_items=80)
+        for path in (csv, context):
+            files[path.relative_to(cache).as_posix()] = path.read_bytes()
+    _trust(monkeypatch, None, files)  # a cache of the expected files
     calls: list = []
-    _fake_pip(monkeypatch, calls, None)  # a complete cache: pip is never run
+    _fake_fetch(monkeypatch, calls, error=AssertionError("no download for a full cache"))
     result = CliRunner().invoke(
         cli, ["data", "obd", "--cache-dir", str(cache), "-o", str(tmp_path / "o")]
     )

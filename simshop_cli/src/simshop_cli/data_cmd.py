@@ -1,10 +1,10 @@
 """``simshop data obd|export-obp``: real logs in, OBP's format out.
 
-``obd`` downloads the Open Bandit Dataset's small sample (inside the ``obp`` sdist; CC BY 4.0)
-into a cache once and writes each policy's rows as a SimShop log folder
-(`simshop_lab.data.obd` says how a row maps to a page). ``export-obp`` writes a log's pages
-of one logging recommender as Open Bandit Pipeline's slate bandit feedback (.npz). Heavy
-imports happen inside the commands.
+``obd`` downloads the Open Bandit Dataset's small sample (inside the ``obp`` sdist; CC BY 4.0;
+verified by SHA-256 before it is read) into a cache once and writes each policy's rows as a
+SimShop log folder (`simshop_lab.data.obd` says how a row maps to a page). ``export-obp``
+writes a log's pages of one logging recommender as Open Bandit Pipeline's slate bandit
+feedback (.npz). Heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def obd(cache_dir: Path | None, output: Path, policy: str) -> None:
     10,000 real rows (ZOZOTOWN fashion e-commerce, campaign "all", 80 items, 3 positions)
     per logging policy: uniform random (recommender obd_random) and Bernoulli Thompson
     sampling (obd_bts), each row one logged page showing one item, with its click and the
-    logger's propensity. The sample ships in the obp 0.5.7 source archive, which pip
-    downloads from the package index the first time. The dataset is CC BY 4.0 (ZOZO, Inc.;
-    Saito et al. 2021): cite it when you use it.
+    logger's propensity. The sample ships in the obp 0.5.7 source archive, downloaded from
+    PyPI the first time and checked against its pinned SHA-256 before it is read (nothing of
+    it is built or run); the cached CSVs are checked against theirs every time. The dataset
+    is CC BY 4.0 (ZOZO, Inc.; Saito et al. 2021): cite it when you use it.
     """
     from simshop_core.logs import check_log_target
     from simshop_lab.data.obd import OBD_POLICIES, convert_obd, default_cache_dir, fetch_obd

@@ -17,6 +17,7 @@ from simshop_cli.catalog_cmd import catalog
 from simshop_cli.data_cmd import data
 from simshop_cli.errors import INTERRUPTED_EXIT_CODE, one_line_usage_error, to_click_exception
 from simshop_cli.evaluate_cmd import evaluate
+from simshop_cli.model_cmd import model
 from simshop_cli.ope_cmd import ope
 from simshop_cli.plugins_cmd import list_plugins
 from simshop_cli.sweep_cmd import sweep
@@ -110,6 +111,7 @@ cli.add_command(sweep)
 cli.add_command(ope)
 cli.add_command(abtest)
 cli.add_command(data)
+cli.add_command(model)
 
 
 if __name__ == "__main__":

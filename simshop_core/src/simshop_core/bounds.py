@@ -8,8 +8,9 @@ bad value is one `ValueError` naming the argument, raised before any work starts
   gymnasium's ``reset(seed=)`` take any non-negative int, but ``np.random.seed`` — which
   stable-baselines3 calls when training — takes only 32 bits, so 32 bits is what every command
   can honour.
-- **Sizes** are bounded so that a run cannot die of a `MemoryError` half-way: a generated
-  catalog holds at most `MAX_ITEMS` products (measured: 40 s and 1.6 GB peak for a million);
+- **Sizes** are bounded so that a run cannot die of a `MemoryError` half-way: a catalog
+  holds at most `MAX_ITEMS` products, generated or loaded (loading and validating a million
+  peaks at ~560 MB: `benchmarks/catalog_memory.py`);
   an evaluation cell keeps five 8-byte numbers per visit, so `MAX_EPISODES` visits
   are 40 MB per cell and worker; at most `MAX_JOBS` worker processes.
 """

@@ -11,6 +11,14 @@ finite bounds taken from the catalog), and names the row and column of the first
   float32.
 - ``quality_score``: in [0, 1]. ``popularity``: in [0, `POPULARITY_MAX`] = [0, 1e9].
 - ``release_date``: a date no later than the reference date.
+
+Size: a catalog holds at most `MAX_ITEMS` (a million) items, generated or loaded; a larger
+file is refused in one line after reading at most one chunk past the limit (a Parquet file by
+its row count, before any row), and running out of memory while loading is one line too.
+Names, descriptions and categorical values are object arrays of Python strings (equal
+categorical values one shared object), not fixed-width ``<U`` arrays: loading and validating
+a million items peaks at about 560 MB (``python benchmarks/catalog_memory.py``; 1.6 GB
+with ``<U`` arrays).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +65,8 @@ REQUIRED_COLUMNS = (
     "popularity",
     "release_date",
 )
+#: The columns kept as text (names, descriptions and the categorical values).
+TEXT_COLUMNS = ("name", "description", *CATEGORICAL_COLUMNS)
 FILE_FORMATS = (".csv", ".parquet")
 PRICE_MIN = 0.01
 PRICE_MAX = 10_000_000.0
@@ -87,8 +99,8 @@ class Catalog:
         days = (np.datetime64(reference_date, "D") - release).astype(np.float64)
         self.columns: dict[str, np.ndarray] = {
             "product_id": column("product_id", np.int64),
-            "name": column("name", object).astype(str),
-            **{c: column(c, object).astype(str) for c in CATEGORICAL_COLUMNS},
+            "name": _text(frame["name"]),
+            **{c: _text(frame[c], shared=True) for c in CATEGORICAL_COLUMNS},
             "price": column("price", np.float64),
             "quality_score": column("quality_score", np.float64),
             "popularity": column("popularity", np.float64),
@@ -98,10 +110,11 @@ class Catalog:
             array.flags.writeable = False
         self.release_date = release
         self.description = (
-            column("description", object).astype(str)
+            _text(frame["description"])
             if "description" in frame
-            else np.full(len(self.columns["product_id"]), "", dtype=str)
+            else np.full(len(self.columns["product_id"]), "", dtype=object)
         )
+        self.description.flags.writeable = False
 
     def __len__(self) -> int:
         return len(self.columns["product_id"])
@@ -121,7 +134,7 @@ class Catalog:
         digest = hashlib.sha256(self.reference_date.isoformat().encode())
         for name, values in self.columns.items():
             digest.update(name.encode())
-            data = "\x1f".join(values.tolist()) if values.dtype.kind == "U" else values
+            data = "\x1f".join(values.tolist()) if values.dtype == object else values
             digest.update(data.encode() if isinstance(data, str) else data.tobytes())
         return digest.hexdigest()
 
@@ -173,26 +186,25 @@ class Catalog:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Catalog:
-        """Read and validate a CSV or Parquet catalog; any problem is a `CatalogError`."""
-        import pandas as pd
-
+        """Read and validate a CSV or Parquet catalog of at most `MAX_ITEMS` rows; any problem,
+        a larger file or one that does not fit in memory included, is a `CatalogError`."""
         path = Path(path)
         suffix = _file_format(path)
         if not path.is_file():
             raise CatalogError(f"catalog file {str(path)!r} does not exist")
         try:
-            if suffix == ".csv":
-                raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-            else:
-                raw = pd.read_parquet(path)
-        except pd.errors.EmptyDataError:
-            raise CatalogError(f"{path}: the file is empty") from None
-        except Exception as exc:
-            raise CatalogError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
-        try:
-            return cls.from_frame(raw)
+            raw = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
+            frame, reference_date = validate_frame(raw)
+            del raw  # the raw strings go before the columns are built, and their memory too:
+            _release_arrow_memory()  # pyarrow's allocator keeps freed pages otherwise
+            return cls(frame, reference_date)
         except CatalogError as exc:
             raise CatalogError(f"{path}: {exc}") from None
+        except MemoryError:
+            raise CatalogError(
+                f"{path}: not enough memory to load this catalog (about 600 MB per million "
+                "items are needed)"
+            ) from None
 
     @classmethod
     def from_frame(cls, raw: pd.DataFrame) -> Catalog:
@@ -213,6 +225,21 @@ class Catalog:
             "popularity_mean": float(self.columns["popularity"].mean()),
             "days_since_release_max": float(self.columns["days_since_release"].max()),
         }
+
+
+def _text(values: Any, shared: bool = False) -> np.ndarray:
+    """Text as an object array of Python strings, not fixed-width ``<U`` (a million
+    descriptions of up to 106 characters are 424 MB as ``<U106``); ``shared``: equal values
+    are one object (a categorical column: 8 bytes a row plus its vocabulary)."""
+    strings = map(_as_str, values)
+    if shared:
+        seen: dict[str, str] = {}
+        strings = (seen.setdefault(v, v) for v in strings)
+    return np.fromiter(strings, dtype=object, count=len(values))
+
+
+def _as_str(value: Any) -> str:
+    return value if type(value) is str else str(value)
 
 
 def _as_int_if_integral(values: np.ndarray) -> np.ndarray:
@@ -293,7 +320,8 @@ def validate_frame(raw: pd.DataFrame) -> tuple[pd.DataFrame, dt.date]:
     for column in ("name", *CATEGORICAL_COLUMNS):
         out[column] = _parse_text(raw, column)
     if "description" in raw.columns:
-        out["description"] = raw["description"].astype(str).where(raw["description"].notna(), "")
+        description = raw["description"]
+        out["description"] = _as_text(description).where(description.notna(), "")
     out["price"] = _parse_numeric(raw, "price")
     out["quality_score"] = _parse_numeric(raw, "quality_score")
     out["popularity"] = _parse_numeric(raw, "popularity")
@@ -349,28 +377,44 @@ def _check_range(
     _check(raw, column, (values < low) | (values > high), f"is outside [{low:g}, {high:,.0f}]")
 
 
-def _is_blank(series: pd.Series) -> np.ndarray:
-    text = series.astype(str).str.strip()
-    return (series.isna() | text.eq("") | text.str.lower().isin({"nan", "none", "null"})).to_numpy()
+def _is_blank(series: pd.Series, text: pd.Series | None = None) -> np.ndarray:
+    """Missing, empty or a word for nothing; ``text``: the series as stripped text, if known."""
+    text = _as_text(series).str.strip() if text is None else text
+    blank = (series.isna() | text.eq("")).to_numpy(dtype=bool, copy=True)
+    # Only a short value can be a word for nothing: lower-casing every name would copy them all.
+    short = (text.str.len() <= 4).to_numpy()
+    if short.any():
+        words = text[short].str.lower().isin({"nan", "none", "null"}).to_numpy()
+        blank[short] |= words
+    return blank
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """``series.astype(str)``, except that a column of Python strings (as the CSV reader gives
+    text columns) stays one: the catalog keeps those very objects, not a copy of each."""
+    from pandas.api.types import infer_dtype
+
+    if series.dtype == object and infer_dtype(series, skipna=False) == "string":
+        return series
+    return series.astype(str)
 
 
 def _parse_text(raw: pd.DataFrame, column: str) -> pd.Series:
-    blank = _is_blank(raw[column])
-    row = _bad_row(blank)
+    text = _as_text(raw[column]).str.strip()  # unchanged strings stay the same objects
+    row = _bad_row(_is_blank(raw[column], text))
     if row is not None:
         raise CatalogError(f"column {column!r}, row {row + 1}: empty value")
-    return raw[column].astype(str).str.strip()
+    return text
 
 
 def _parse_numeric(raw: pd.DataFrame, column: str, integer: bool = False) -> pd.Series:
-    import pandas as pd
 
     source = raw[column]
     blank = _is_blank(source)
     row = _bad_row(blank)
     if row is not None:
         raise CatalogError(f"column {column!r}, row {row + 1}: missing value (NaN or empty)")
-    values = pd.to_numeric(source, errors="coerce")
+    values = _to_numeric(source)
     row = _bad_row(values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)))
     if row is not None:
         raise CatalogError(
@@ -379,6 +423,26 @@ def _parse_numeric(raw: pd.DataFrame, column: str, integer: bool = False) -> pd.
     if integer:
         return _as_int64(source, values, column)
     return values.astype(np.float64)
+
+
+def _to_numeric(source: pd.Series) -> pd.Series:
+    """``pd.to_numeric(source, errors="coerce")``, by chunks (see `_by_chunks`)."""
+    import pandas as pd
+
+    return _by_chunks(lambda part: pd.to_numeric(part, errors="coerce"), source)
+
+
+def _by_chunks(parse: Callable[[pd.Series], pd.Series], source: pd.Series) -> pd.Series:
+    """``parse(source)``, a chunk of rows at a time: on a column of text pandas makes a Python
+    object per value, ~110 MB at once for a million rows. Chunks that come out with different
+    dtypes (ints and floats, int64 and uint64) are parsed again as a whole, as before."""
+    import pandas as pd
+
+    step = _CSV_CHUNK_ROWS
+    parts = [parse(source.iloc[start : start + step]) for start in range(0, len(source), step)]
+    if len({part.dtype for part in parts}) != 1:
+        return parse(source)
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
 def _as_int64(source: pd.Series, values: pd.Series, column: str) -> pd.Series:
@@ -410,13 +474,75 @@ def _parse_dates(raw: pd.DataFrame, column: str) -> pd.Series:
     row = _bad_row(blank)
     if row is not None:
         raise CatalogError(f"column {column!r}, row {row + 1}: missing date")
-    values = pd.to_datetime(source.astype(str), errors="coerce", format="ISO8601")
+    text = source.astype(str)
+    values = _by_chunks(lambda part: pd.to_datetime(part, errors="coerce", format="ISO8601"), text)
     row = _bad_row(values.isna())
     if row is not None:
         raise CatalogError(
             f"column {column!r}, row {row + 1}: {source.iloc[row]!r} is not a date (YYYY-MM-DD)"
         )
     return values.dt.normalize()
+
+
+def _release_arrow_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+#: Rows read at a time from a CSV: the parser's own buffers stay small, and a file with more
+#: than `MAX_ITEMS` rows is refused after reading at most one chunk past the limit.
+_CSV_CHUNK_ROWS = 100_000
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Every value as text (validation parses it, and an error quotes it as the file has it)."""
+    import pandas as pd
+
+    # Text columns as Python strings (the reader shares equal ones within a chunk, and the
+    # catalog keeps them as they are); the others as compact text until they are parsed.
+    dtype = defaultdict(lambda: str, dict.fromkeys(TEXT_COLUMNS, object))
+    chunks = []
+    rows = 0
+    try:
+        reader = pd.read_csv(
+            path, dtype=dtype, keep_default_na=False, na_filter=False, chunksize=_CSV_CHUNK_ROWS
+        )
+        with reader:
+            for chunk in reader:
+                rows += len(chunk)
+                _check_size(rows)
+                chunks.append(chunk)
+    except pd.errors.EmptyDataError:
+        raise CatalogError("the file is empty") from None
+    except (CatalogError, MemoryError):
+        raise
+    except Exception as exc:
+        raise CatalogError(f"cannot be read as csv: {exc}") from None
+    if len(chunks) == 1:
+        return chunks[0]
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        import pyarrow.parquet as pq
+
+        _check_size(pq.ParquetFile(path).metadata.num_rows)  # before reading any row
+        return pd.read_parquet(path)
+    except (CatalogError, MemoryError):
+        raise
+    except Exception as exc:
+        raise CatalogError(f"cannot be read as parquet: {exc}") from None
+
+
+def _check_size(rows: int) -> None:
+    if rows > MAX_ITEMS:
+        raise CatalogError(
+            f"more than {MAX_ITEMS:,} rows; a catalog holds at most {MAX_ITEMS:,} items"
+        )
 
 
 def _file_format(path: Path) -> str:

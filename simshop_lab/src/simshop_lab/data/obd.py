@@ -5,8 +5,10 @@ CC BY 4.0) holds real fashion e-commerce logs from ZOZOTOWN: three items are rec
 box, by a uniform-random policy on some traffic and by Bernoulli Thompson sampling on the rest,
 at the same time (24-30 Nov 2019), with the logging policy's propensity of each shown item.
 Its small sample (10,000 rows per policy and campaign) ships inside the ``obp`` source
-distribution; `fetch_obd` downloads that with pip (``obp`` itself cannot be installed on
-Python 3.11, its source archive can) and keeps only the CSVs of campaign "all" in a cache.
+distribution; `fetch_obd` downloads that archive from PyPI with the standard library, checks
+its pinned SHA-256 before reading it (nothing of it is built or run: ``obp`` itself cannot
+be installed on Python 3.11), and keeps only the CSVs of campaign "all" in a cache, whose
+files are checked against their SHA-256 every time they are used.
 
 The mapping (one OBD row -> one logged page), decided here and written into each log's
 metadata under ``"mapping"``:
@@ -40,8 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -65,6 +65,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OBP_VERSION = "0.5.7"
+#: obp 0.5.7's source archive on PyPI and its SHA-256 (PyPI's own digest of the file): the
+#: download is checked against it before anything of it is read.
+OBP_SDIST_NAME = f"obp-{OBP_VERSION}.tar.gz"
+OBP_SDIST_URL = (
+    "https://files.pythonhosted.org/packages/5c/c8/"
+    f"3b511884a171091638d00a4255f11a635f33e0600094c255ec820f7a052f/{OBP_SDIST_NAME}"
+)
+OBP_SDIST_SHA256 = "3060d67fedfcfadf1e7a6f2608987f74412b5eb74d2c567edeb147595c68f2a0"
+OBP_SDIST_MAX_BYTES = 16 * 2**20  # the archive is 1.3 MB
 OBD_POLICIES = ("random", "bts")
 OBD_CAMPAIGN = "all"
 OBD_LICENSE = "CC BY 4.0"
@@ -108,7 +117,7 @@ MAPPING = {
 
 
 class ObdDownloadError(OSError):
-    """The OBD sample could not be downloaded (no network, no package index, pip failed)."""
+    """The OBD sample could not be downloaded (no network, not the pinned archive, …)."""
 
 
 def default_cache_dir() -> Path:
@@ -125,75 +134,113 @@ def csv_paths(cache_dir: str | os.PathLike[str], policy: str) -> tuple[Path, Pat
 
 
 def cache_complete(cache_dir: str | os.PathLike[str]) -> bool:
-    """Whether every OBD file is in the cache (files are written whole, so present = whole)."""
-    return all((Path(cache_dir) / name).is_file() for name in CACHE_FILES)
+    """Whether every OBD file is in the cache, each checked against its SHA-256 (on every use:
+    files are written whole, but a cache folder is only a folder); a file that is there but is
+    not the expected one is a `ValueError` in one line, never data."""
+    cache = Path(cache_dir)
+    complete = True
+    for name, expected in CACHE_FILES.items():
+        path = cache / name
+        if not path.is_file():
+            complete = False
+            continue
+        digest = _sha256_file(path)
+        if digest != expected:
+            raise ValueError(
+                f"{path} is not the OBD file SimShop expects (SHA-256 {digest[:12]}…, expected "
+                f"{expected[:12]}…); remove it to download the sample again"
+            )
+    return complete
 
 
 def fetch_obd(
     cache_dir: str | os.PathLike[str] | None = None,
     *,
-    python: str = sys.executable,
+    url: str | None = None,
     timeout: float = 600.0,
 ) -> Path:
-    """The cache folder holding the OBD CSVs, downloading obp's sdist once if they are missing.
+    """The cache folder holding the verified OBD CSVs, downloading obp's sdist once if needed.
 
-    Runs ``python -m pip download obp==0.5.7 --no-deps --no-binary :all:
-    --ignore-requires-python`` into a temporary folder and extracts only the CSVs of
-    `CACHE_FILES` (each checked against its SHA-256, each written whole). A failed download is
-    an `ObdDownloadError` with one line saying why.
+    Fetches ``url`` (default `OBP_SDIST_URL`, obp 0.5.7's source archive on PyPI) with the
+    standard library into a temporary folder, checks the archive's SHA-256 against
+    `OBP_SDIST_SHA256` before reading anything of it, and copies only the CSVs of
+    `CACHE_FILES` out of it (each checked against its own SHA-256, each written whole).
+    Nothing of the archive is built, installed or run. A failed download is an
+    `ObdDownloadError` with one line saying why; a cached file that is not the expected one,
+    a `ValueError`.
     """
     cache = default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
-    if cache_complete(cache):
-        return cache
     if cache.exists() and not cache.is_dir():
         raise ValueError(f"OBD cache {cache} is a file: pass a folder as --cache-dir")
+    if cache_complete(cache):
+        return cache
     with tempfile.TemporaryDirectory(prefix="simshop-obd-") as tmp:
-        archive = _pip_download(Path(tmp), python, timeout)
+        archive = _download(url or OBP_SDIST_URL, Path(tmp) / OBP_SDIST_NAME, timeout)
+        found = _extract(archive)
         cache.mkdir(parents=True, exist_ok=True)  # only now: a failed download leaves nothing
-        _extract(archive, cache)
+        _write_cache(found, cache)
     return cache
 
 
-def _pip_download(directory: Path, python: str, timeout: float) -> Path:
-    command = [
-        python, "-m", "pip", "download", f"obp=={OBP_VERSION}", "--no-deps",
-        "--no-binary", ":all:", "--ignore-requires-python", "--disable-pip-version-check",
-        "--no-input", "--quiet", "-d", str(directory),
-    ]  # fmt: skip
-    what = f"could not download obp=={OBP_VERSION} (the OBD sample) from the package index"
+def _download(url: str, target: Path, timeout: float) -> Path:
+    """``url`` saved as ``target``, hashed while it streams; any other archive than the
+    pinned one is refused before it is opened."""
+    import urllib.error
+    import urllib.request
+
+    what = f"could not download {OBP_SDIST_NAME} (the OBD sample)"
+    hint = "check the network, or put the CSVs in --cache-dir"
+    digest = hashlib.sha256()
+    size = 0
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ObdDownloadError(f"{what}: pip took longer than {timeout:.0f} s") from None
-    except OSError as e:
-        raise ObdDownloadError(f"{what}: cannot run {python} -m pip ({e})") from None
-    if done.returncode != 0:
-        raise ObdDownloadError(f"{what}: {_pip_reason(done.stderr, done.returncode)}")
-    archives = sorted(directory.glob(f"obp-{OBP_VERSION}.tar.gz"))
-    if not archives:
-        raise ObdDownloadError(f"{what}: pip saved no obp-{OBP_VERSION}.tar.gz")
-    return archives[0]
+        with urllib.request.urlopen(url, timeout=timeout) as response, target.open("wb") as out:
+            while chunk := response.read(1 << 16):
+                size += len(chunk)
+                if size > OBP_SDIST_MAX_BYTES:
+                    raise ObdDownloadError(
+                        f"{what}: {url} sends more than {OBP_SDIST_MAX_BYTES:,} bytes, which is "
+                        "not the pinned archive"
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+    except urllib.error.HTTPError as e:
+        raise ObdDownloadError(f"{what}: {url} answered HTTP {e.code} ({hint})") from None
+    except urllib.error.URLError as e:
+        raise ObdDownloadError(f"{what}: {e.reason} ({hint})") from None
+    except TimeoutError:
+        raise ObdDownloadError(f"{what}: no answer within {timeout:.0f} s ({hint})") from None
+    except (OSError, ValueError) as e:  # a broken connection, a malformed URL
+        if isinstance(e, ObdDownloadError):
+            raise
+        raise ObdDownloadError(f"{what}: {e} ({hint})") from None
+    found = digest.hexdigest()
+    if found != OBP_SDIST_SHA256:
+        raise ObdDownloadError(
+            f"{what}: {url} gave a file with SHA-256 {found[:12]}…, not the pinned "
+            f"{OBP_SDIST_SHA256[:12]}… of obp {OBP_VERSION}; nothing of it was used"
+        )
+    return target
 
 
-def _pip_reason(stderr: str, code: int) -> str:
-    """pip's own reason in one line: its last ``ERROR:`` line, else its last line."""
-    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    reason = (errors or lines or [f"pip exited with code {code}"])[-1]
-    reason = reason.removeprefix("ERROR:").strip()
-    return f"{reason} (check the network, or put the CSVs in --cache-dir)"
-
-
-def _extract(archive: Path, cache: Path) -> None:
+def _extract(archive: Path) -> dict[str, bytes]:
+    """The `CACHE_FILES` of the (verified) archive, each checked against its SHA-256: read
+    from regular-file members of exactly those names, never extracted by their own paths."""
     wanted = {_SDIST_PREFIX + name: name for name in CACHE_FILES}
     found: dict[str, bytes] = {}
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 name = wanted.get(member.name)
-                if name is not None and member.isfile():
-                    found[name] = tar.extractfile(member).read()
-    except (OSError, tarfile.TarError) as e:
+                if name is None or not member.isfile():
+                    continue
+                if member.size > OBP_SDIST_MAX_BYTES * 8:
+                    raise ObdDownloadError(f"{archive.name}: {name} is too large")
+                handle = tar.extractfile(member)
+                assert handle is not None  # a regular file has contents
+                found[name] = handle.read()
+    except (OSError, tarfile.TarError, EOFError) as e:
+        if isinstance(e, ObdDownloadError):
+            raise
         raise ObdDownloadError(f"{archive.name} is not a readable archive: {e}") from None
     missing = sorted(set(CACHE_FILES) - set(found))
     if missing:
@@ -203,6 +250,10 @@ def _extract(archive: Path, cache: Path) -> None:
         if digest != CACHE_FILES[name]:
             raise ObdDownloadError(f"{archive.name}: {name} is not the expected file "
                                    f"(SHA-256 {digest[:12]}…)")  # fmt: skip
+    return found
+
+
+def _write_cache(found: Mapping[str, bytes], cache: Path) -> None:
     for name, data in found.items():  # each file whole: a temporary name, then a rename
         target = cache / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +265,14 @@ def _extract(archive: Path, cache: Path) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,6 +436,11 @@ def convert_obd(
     for policy in policies:
         _check_policy(policy)
         check_log_target(Path(output) / policy)
+    if not cache_complete(cache_dir):  # every use checks the cached files' SHA-256
+        raise ValueError(
+            f"the OBD cache {cache_dir} lacks some of the sample's files; run `simshop data obd` "
+            "to download them"
+        )
     written = {}
     for policy in policies:
         csv, context = csv_paths(cache_dir, policy)

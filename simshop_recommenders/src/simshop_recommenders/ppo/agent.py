@@ -12,23 +12,20 @@ and a shipped default model is loaded on first use, so ``make_recommender("ppo")
 out of the box. Each of those methods first calls core's ``check_dependencies()``, so
 without the ``[ppo]`` extra the user reads one line naming it, not a ``ModuleNotFoundError``.
 
-A saved model is SB3's zip plus ``simshop_metadata.json``: its format (``simshop-ppo``,
-``simshop-a2c``: a model of one is refused by the other in one line), the SimShop version,
-the env options it was trained with (shopper vocabulary, slate size, candidate count,
-catalog vocabularies, …), the shoppers, seed, steps trained, hyperparameters and the
-normalisation statistics of the catalog.
+A saved model is plain data (`simshop_recommenders.ppo.model_file`): ``simshop_metadata.json``
+— its format (``simshop-ppo``, ``simshop-a2c``: a model of one is refused by the other in one
+line), the SimShop version, the env options it was trained with (shopper vocabulary, slate
+size, candidate count, catalog vocabularies, …), the shoppers, seed, steps trained,
+hyperparameters and the normalisation statistics of the catalog — and the weights as tensors.
+Loading one never runs code from it.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import errno
-import json
 import os
 import warnings
-import zipfile
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -36,9 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from simshop_core.files import atomic_path
 from simshop_core.recommender import Propensities
-from simshop_core.registry import describe_exception
 from simshop_core.training import Trainable, TrainResult
 
 if TYPE_CHECKING:
@@ -49,11 +44,16 @@ if TYPE_CHECKING:
 
     from simshop_core.catalog import Catalog
 
+from simshop_recommenders.ppo.model_file import (
+    FORMAT_PREFIX,
+    FORMAT_VERSION,
+    METADATA_NAME,
+    metadata_json,
+    parse_metadata,
+    read_members,
+)
 from simshop_recommenders.ppo.settings import AgentSettings
 
-METADATA_NAME = "simshop_metadata.json"
-FORMAT_PREFIX = "simshop-"  # a model's format is this and the recommender's name
-FORMAT_VERSION = 1
 MODELS = Path(__file__).resolve().parent.parent / "models"  # the shipped default models
 
 
@@ -110,17 +110,23 @@ class SlateAgentRecommender(Trainable):
         return recommender
 
     def _load(self, path: Path) -> None:
-        # Every load (a saved model, or the shipped one on first use) comes through here.
+        # Every load (a saved model, or the shipped one on first use) comes through here: the
+        # file is plain data, and the network is rebuilt from SimShop's classes (`model_file`).
         self.check_dependencies()
-        metadata = read_metadata(path, type(self))
-        try:
-            model = self.algorithm_class().load(path, device="cpu")
-        except Exception as exc:  # SB3 raises anything from KeyError to pickle errors
-            raise ValueError(
-                f"{path}: cannot load the {self.algorithm} model ({describe_exception(exc)})"
-            ) from exc
+        from simshop_recommenders.ppo.model_file import load_model
+
+        model, metadata = load_model(path, type(self))
         _check_consistent(path, model, metadata)
         self._model, self._metadata, self._path = model, metadata, path
+
+    @classmethod
+    def convert(cls, source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+        """Write a model saved by SimShop 0.2 (stable-baselines3's zip) in the current format,
+        reading only its JSON and weights: nothing in ``source`` is unpickled or run."""
+        cls.check_dependencies()
+        from simshop_recommenders.ppo.model_file import convert_legacy
+
+        return convert_legacy(source, target, cls)
 
     @classmethod
     def algorithm_class(cls) -> type[OnPolicyAlgorithm]:
@@ -351,7 +357,7 @@ class SlateAgentRecommender(Trainable):
         from simshop_core.catalog import load_catalog
         from simshop_core.env import ShopEnv
         from simshop_recommenders.ppo.extractors import normalisation_stats
-        from simshop_recommenders.ppo.policy import SlatePolicy
+        from simshop_recommenders.ppo.model_file import new_model
         from simshop_recommenders.ppo.training import (
             CheckpointCallback,
             MetricsWriter,
@@ -409,22 +415,7 @@ class SlateAgentRecommender(Trainable):
                 stats = self._metadata["normalisation"]
             else:
                 stats = normalisation_stats(probe)
-                model = self.algorithm_class()(
-                    SlatePolicy,
-                    venv,
-                    policy_kwargs={
-                        "head_dim": settings.head_dim,
-                        "features_extractor_kwargs": {
-                            "stats": stats,
-                            "item_dim": settings.item_dim,
-                            "context_dim": settings.context_dim,
-                        },
-                    },
-                    seed=seed,
-                    device="cpu",
-                    verbose=0,
-                    **settings.algorithm_kwargs(),
-                )
+                model = new_model(type(self), settings, stats, seed=seed, env=venv)
             self._model = model
             self._metadata = {
                 "env_options": options,
@@ -484,7 +475,7 @@ class SlateAgentRecommender(Trainable):
         return folder / "checkpoints" / f"{self.name}_{steps}_steps{'_' + tag if tag else ''}.zip"
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write SB3's zip plus the SimShop metadata, whole or not at all."""
+        """Write the model file (metadata and weights, plain data), whole or not at all."""
         model = self._ensure_loaded()
         assert self._metadata is not None
         import stable_baselines3
@@ -492,6 +483,7 @@ class SlateAgentRecommender(Trainable):
 
         from simshop_core import __version__ as core_version
         from simshop_recommenders import __version__ as version
+        from simshop_recommenders.ppo.model_file import training_counters, write_model
         from simshop_recommenders.ppo.wrapper import ITEM_COLUMNS
 
         metadata = {
@@ -507,124 +499,13 @@ class SlateAgentRecommender(Trainable):
             "item_columns": list(ITEM_COLUMNS),
             "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            # A file object, so SB3 writes exactly here instead of appending ".zip".
-            with tmp.open("wb") as handle:
-                # Not the last rollout's observations (128 shoppers' worth, most of the
-                # file): resuming resets the env anyway.
-                model.save(handle, exclude=["_last_obs", "_last_episode_starts"])
-            with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(METADATA_NAME, metadata_json(metadata))
+        metadata["training"] = training_counters(model)
+        path = write_model(path, metadata, model)
         self._metadata = metadata
         return path
 
 
 # --- metadata and compatibility ------------------------------------------------------------
-
-
-def metadata_json(metadata: dict[str, Any]) -> str:
-    """The metadata as standard JSON (no NaN or Infinity, which other readers refuse)."""
-    try:
-        return json.dumps(metadata, indent=2, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the model metadata cannot be saved as standard JSON: {exc}") from None
-
-
-def read_metadata(
-    path: str | os.PathLike[str], agent: type[SlateAgentRecommender]
-) -> dict[str, Any]:
-    """A model file's SimShop metadata, checked to be a model of ``agent``; problems
-    (another agent's model included) are one-line errors."""
-    path = Path(path)
-    label = agent.algorithm
-    if not path.exists():
-        raise FileNotFoundError(errno.ENOENT, f"no such {label} model file", str(path))
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if METADATA_NAME not in archive.namelist():
-                raise ValueError(
-                    f"{path}: not a SimShop {label} model (no {METADATA_NAME}; save models "
-                    f"with `simshop train` or {agent.__name__}.save)"
-                )
-            raw = archive.read(METADATA_NAME)
-    except zipfile.BadZipFile as exc:
-        if "CRC" in str(exc) or "Bad magic" in str(exc):
-            raise ValueError(f"{path}: corrupt model file ({exc})") from None
-        raise ValueError(f"{path}: not a SimShop {label} model (not a zip archive)") from None
-    except (zlib.error, EOFError, OSError) as exc:  # a damaged member
-        raise ValueError(f"{path}: corrupt model file ({describe_exception(exc)})") from None
-    try:
-        metadata = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: corrupt model metadata ({exc})") from None
-    expected = agent.model_format()
-    found = metadata.get("format") if isinstance(metadata, dict) else None
-    if isinstance(found, str) and found.startswith(FORMAT_PREFIX) and found != expected:
-        # Another agent's model (a ppo zip given to a2c, say): say whose and how to load it.
-        other = found.removeprefix(FORMAT_PREFIX)
-        raise ValueError(
-            f"{path}: a SimShop {other} model, which {agent.name} cannot load (use {other}:{path})"
-        )
-    if found != expected:
-        raise ValueError(f"{path}: not a SimShop {label} model (metadata format is not {expected})")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError(f"{path}: corrupt model metadata (format_version is {version!r})")
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: model format version {version!r} is newer than this simshop-recommenders "
-            f"reads (up to {FORMAT_VERSION}); upgrade simshop-recommenders"
-        )
-    missing = [k for k in ("env_options", "normalisation", "timesteps") if k not in metadata]
-    if missing:
-        raise ValueError(f"{path}: corrupt model metadata (missing {', '.join(missing)})")
-    problem = _metadata_problem(metadata)
-    if problem:
-        raise ValueError(f"{path}: corrupt model metadata ({problem})")
-    from simshop_core.env_options import env_option_names
-
-    known = set(env_option_names())
-    unknown = sorted(set(metadata["env_options"]) - known)
-    if unknown:
-        raise ValueError(
-            f"{path}: the model was trained with env option(s) {', '.join(unknown)} that "
-            f"SimShop {_core_version()} does not know (saved by SimShop "
-            f"{metadata.get('simshop_version', '?')})"
-        )
-    return metadata
-
-
-def _metadata_problem(metadata: dict[str, Any]) -> str | None:
-    """What is wrong with the types of a model's metadata (None: nothing), so a hand-edited
-    file is one clear line rather than a KeyError or TypeError later."""
-
-    def is_int(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    def strings(value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-    options = metadata["env_options"]
-    if not isinstance(options, dict):
-        return "env_options is not an object"
-    for key in ("num_candidates", "slate_size", "n_last_clicks"):
-        if not is_int(options.get(key)) or options[key] < 1:
-            return f"env_options.{key} is {options.get(key)!r}, not a positive integer"
-    if not strings(options.get("user_types")) or not options["user_types"]:
-        return "env_options.user_types is not a list of names"
-    vocabularies = options.get("vocabularies")
-    if not isinstance(vocabularies, dict) or not all(map(strings, vocabularies.values())):
-        return "env_options.vocabularies is not an object of lists of names"
-    stats = metadata["normalisation"]
-    keys = ("numeric", "times_shown_max", "session_high", "vocab_sizes")
-    if not isinstance(stats, dict) or any(k not in stats for k in keys):
-        return f"normalisation needs {', '.join(keys)}"
-    if not is_int(metadata["timesteps"]) or metadata["timesteps"] < 0:
-        return f"timesteps is {metadata['timesteps']!r}"
-    return None
 
 
 def _check_consistent(path: Path, model: Any, metadata: dict[str, Any]) -> None:
@@ -681,7 +562,10 @@ def _resize_rollout_buffer(model: OnPolicyAlgorithm, n_envs: int) -> None:
     )
 
 
-def _core_version() -> str:
-    from simshop_core import __version__
-
-    return __version__
+def read_metadata(
+    path: str | os.PathLike[str], agent: type[SlateAgentRecommender]
+) -> dict[str, Any]:
+    """A model file's SimShop metadata, checked to be a model of ``agent`` in the current
+    format; problems (another agent's model, 0.2's pickled format included) are one line."""
+    members = read_members(path, agent)
+    return parse_metadata(Path(path), members[METADATA_NAME], agent)

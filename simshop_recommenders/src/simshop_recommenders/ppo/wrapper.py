@@ -17,12 +17,13 @@ No torch here: the wrapper is plain NumPy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from simshop_core.observation import FLOAT_FIELDS, SESSION_FIELDS
+from simshop_core.observation import CATEGORICAL_COLUMNS, FLOAT_FIELDS, SESSION_FIELDS
 
 #: Per-item columns of the flat ``candidates`` and ``history`` arrays, in this order.
 ITEM_COLUMNS = (
@@ -40,37 +41,51 @@ ITEM_COLUMNS = (
 
 def flat_observation_space(env_space: spaces.Dict) -> spaces.Dict:
     """The flat space matching `flatten_observation`, with the env's (finite) bounds."""
-    candidates, history = env_space["candidates"], env_space["history"]
-    n, h = candidates["price"].shape[0], history["price"].shape[0]
-
-    def item_bounds(item_space: spaces.Dict) -> np.ndarray:
-        # Prices, popularity and ages are unbounded here (the env's bounds come from its
-        # catalog), so that a model resumed or evaluated on another catalog with the same
-        # vocabularies still has the same observation space.
-        return np.array(
-            [
-                np.inf if c in FLOAT_FIELDS else float(item_space[c].high.max())
-                for c in ITEM_COLUMNS
-            ],
-            np.float32,
-        )
-
-    session_high = np.array(
-        [float(env_space["session"][f].high) for f in SESSION_FIELDS], dtype=np.float32
+    candidates = env_space["candidates"]
+    return flat_space(
+        n_user_types=env_space["user_type"].shape[0],
+        session_high=[float(env_space["session"][f].high) for f in SESSION_FIELDS],
+        num_candidates=candidates["price"].shape[0],
+        n_last_clicks=env_space["history"]["price"].shape[0],
+        times_shown_high=float(candidates["times_shown"].high.max()),
+        vocab_sizes={c: int(candidates[c].high.max()) + 1 for c in CATEGORICAL_COLUMNS},
     )
-    n_types = env_space["user_type"].shape[0]
+
+
+def flat_space(
+    *,
+    n_user_types: int,
+    session_high: Sequence[float],
+    num_candidates: int,
+    n_last_clicks: int,
+    times_shown_high: float,
+    vocab_sizes: Mapping[str, int],
+) -> spaces.Dict:
+    """The flat observation space from the numbers that bound it (a saved model's metadata
+    holds them, so a model is rebuilt without its env)."""
+    # Prices, popularity and ages are unbounded here (the env's bounds come from its
+    # catalog), so that a model resumed or evaluated on another catalog with the same
+    # vocabularies still has the same observation space.
+    highs = {"times_shown": float(times_shown_high)}
+    highs.update({c: float(max(int(vocab_sizes[c]) - 1, 0)) for c in CATEGORICAL_COLUMNS})
+    item_high = np.array(
+        [np.inf if c in FLOAT_FIELDS else highs[c] for c in ITEM_COLUMNS], np.float32
+    )
+    n, h = int(num_candidates), int(n_last_clicks)
     return spaces.Dict(
         {
-            "user_type": spaces.Box(0.0, 1.0, (n_types,), np.float32),
-            "session": spaces.Box(np.zeros(5, np.float32), session_high, dtype=np.float32),
+            "user_type": spaces.Box(0.0, 1.0, (int(n_user_types),), np.float32),
+            "session": spaces.Box(
+                np.zeros(5, np.float32), np.array(session_high, np.float32), dtype=np.float32
+            ),
             "candidates": spaces.Box(
                 np.zeros((n, len(ITEM_COLUMNS)), np.float32),
-                np.tile(item_bounds(candidates), (n, 1)),
+                np.tile(item_high, (n, 1)),
                 dtype=np.float32,
             ),
             "history": spaces.Box(
                 np.zeros((h, len(ITEM_COLUMNS)), np.float32),
-                np.tile(item_bounds(history), (h, 1)),
+                np.tile(item_high, (h, 1)),
                 dtype=np.float32,
             ),
             "history_mask": spaces.Box(0.0, 1.0, (h,), np.float32),
