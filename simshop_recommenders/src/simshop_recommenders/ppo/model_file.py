@@ -500,7 +500,7 @@ def _check_env_options(path: Path, metadata: dict[str, Any]) -> None:
     from simshop_core import __version__
     from simshop_core.env_options import env_option_names
 
-    known = set(env_option_names())
+    known = set(env_option_names(exclude=("catalog", "users")))
     unknown = sorted(set(metadata["env_options"]) - known)
     if unknown:
         raise ValueError(
