@@ -453,9 +453,21 @@ def test_wandb_offline_logs_the_model_as_an_artifact(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     [run] = (tmp_path / "wandb-home" / "wandb").glob("offline-run-*")
+    from google.protobuf.message import DecodeError
+
     [log] = run.glob("run-*.wandb")
-    records = list(wandb_records(log))
-    kinds = [record.WhichOneof("record_type") for record in records]
+    # W&B's service process writes the file after `finish` returns (an in-process CLI run
+    # does not wait for it as a real exit does): read until its closing record is there.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            records = list(wandb_records(log))
+        except DecodeError:  # a record half written
+            records = []
+        kinds = [record.WhichOneof("record_type") for record in records]
+        if (kinds and kinds[-1] == "exit") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert "history" in kinds and kinds[-1] == "exit"  # SB3's scalars, then a clean finish
     [artifact] = [record.artifact for record in records if record.HasField("artifact")]
     assert (artifact.name, artifact.type) == ("ppo", "model")
