@@ -29,7 +29,7 @@ from simshop_core.registry import (
     user_names,
 )
 from simshop_core.training import MissingDependencyError, Trainable, TrainResult
-from simshop_core.user import Reaction, User
+from simshop_core.user import BatchUser, Reaction, User
 
 __version__ = "0.3.0"
 
@@ -81,6 +81,7 @@ _register_env()
 
 __all__ = [
     "ENV_ID",
+    "BatchUser",
     "Catalog",
     "CatalogError",
     "EpsilonMixture",
