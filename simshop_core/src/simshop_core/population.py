@@ -358,15 +358,17 @@ class Population:
         """The rows of each shopper model present, in model order; kept until shoppers
         arrive or rows are shed."""
         if self._group_cache is None:
-            order = np.argsort(self.model, kind="stable")
-            models, starts = np.unique(self.model[order], return_index=True)
-            ends = [*starts[1:].tolist(), len(order)]
-            self._group_cache = [
-                (int(model), order[start:end])
-                for model, start, end in zip(models.tolist(), starts.tolist(), ends, strict=True)
-            ]
-            if len(self._group_cache) == 1:
-                self._group_cache = [(self._group_cache[0][0], slice(None))]
+            # Shoppers arrive in some row on most steps: one comparison per model is a
+            # fraction of sorting the rows.
+            groups = []
+            for model in range(len(self.options.shoppers)):
+                rows = np.flatnonzero(self.model == model)
+                if len(rows) == self.size:
+                    groups = [(model, slice(None))]
+                    break
+                if len(rows):
+                    groups.append((model, rows))
+            self._group_cache = groups
         return self._group_cache
 
     def _remember(self, rows: np.ndarray, seen: np.ndarray, clicked: np.ndarray) -> None:
