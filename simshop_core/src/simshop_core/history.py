@@ -46,7 +46,7 @@ def remember(
     who = np.nonzero(clicked)[0]
     if not len(who):
         return who
-    n, length = histories[0].shape[:2]
+    length = histories[0].shape[1]
     # Click number of each new item: the shopper's clicks so far, plus its rank on the page.
     first = np.cumsum(page_clicks) - page_clicks  # where each shopper's items start in ``new``
     number = count[who] + (np.arange(len(who)) - first[who])
@@ -55,7 +55,7 @@ def remember(
         keep = np.flatnonzero(number >= (count + page_clicks)[who] - length)
     at = (who * length + number % length)[keep]
     for history, items in zip(histories, new, strict=True):
-        history.reshape(n * length, *history.shape[2:])[at] = items[keep]
+        _entries(history)[at] = _entries(np.ascontiguousarray(items[keep]), 1)
     count += page_clicks
     return np.flatnonzero(page_clicks)
 
@@ -71,7 +71,20 @@ def oldest_first(
         start, ring = int(count[0]) % length, history[0].tolist()
         return np.array([ring[start:] + ring[:start]])
     slots = _rotations(length)[count % length] + (np.arange(n) * length)[:, None]
-    return np.take(history.reshape(n * length, *history.shape[2:]), slots, axis=0, out=out)
+    if out is None:
+        out = np.empty_like(history)
+    np.take(_entries(history), slots, out=_entries(out).reshape(n, length))
+    return out
+
+
+def _entries(array: np.ndarray, axes: int = 2) -> np.ndarray:
+    """A C-contiguous array as a 1-D view of its entries (indexed by its first ``axes``
+    axes) as opaque records: a take or put then moves each entry as one block, ~2x faster
+    than along an axis of the plain array."""
+    if not array.flags.c_contiguous:
+        raise RuntimeError("a history lost its contiguous layout")
+    size = array.itemsize * int(np.prod(array.shape[axes:], dtype=np.int64))
+    return array.reshape(-1).view(np.dtype((np.void, size)))
 
 
 def _rotations(length: int) -> np.ndarray:
