@@ -335,7 +335,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             times_shown[None],
             repeats[None],
         )
-        clicked, bought, utility, examine, click_prob = (a[0] for a in page)
+        clicked, bought, utility, examine, click_prob = [a[0] for a in page]
         if self.dynamics.budget is not None:
             bought, self._budget_left = afford(bought, o.prices[rows], self._budget_left)
         self._pages_seen += 1
