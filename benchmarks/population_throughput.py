@@ -1,6 +1,17 @@
 """The population engine against the scalar env, the evaluate grid, and ppo training speed.
 
     python benchmarks/population_throughput.py [--seconds 3] [--train-timesteps 100000]
+    python benchmarks/population_throughput.py --targets [--runs 3] [--seconds 3]
+
+``--targets`` prints only the core's three throughput figures (issue 18), in one run: the
+engine's user-steps per second through ``gymnasium.make_vec(..., vectorization_mode=
+"vector_entry_point")`` at N = 4,096 (``users="all"``, random valid slates drawn in the
+loop) with ``copy=False`` and with ``copy=True``, each the best of ``--runs`` runs of
+`engine_rate`; then ShopEnv's and CartPole-v1's steps per second (``env_throughput``'s
+interleaved chunks, the best chunk of each) and their ratio. Targets: ≥ 2,000,000 and
+≥ 1,200,000 user-steps/s, ShopEnv ≥ 0.25× CartPole-v1.
+
+Without ``--targets``:
 
 Prints, in one run (issue 10's figures):
 
@@ -117,6 +128,43 @@ def direct_rate(n: int, users: str, seconds: float) -> float:
     return best
 
 
+def shop_versus_cartpole(rounds: int = 15, chunk: int = 3000) -> tuple[float, float]:
+    """ShopEnv (``users="all"``, default click model, valid slates drawn before the loop) and
+    CartPole-v1 (a fixed action) steps per second: short interleaved chunks, the best of
+    each (the host's speed drifts; a ratio of runs minutes apart would measure the drift)."""
+    from env_throughput import steps_per_second  # the sibling benchmark's timed loop
+
+    shop = gym.make("simshop/Shop-v1", users="all")
+    shop.action_space.seed(0)
+    envs = {
+        "shop": (shop, [shop.action_space.sample() for _ in range(4096)]),
+        "pole": (gym.make("CartPole-v1"), [0]),
+    }
+    for env, _ in envs.values():
+        env.reset(seed=0)
+    rates = dict.fromkeys(envs, 0.0)
+    for _ in range(rounds):
+        for name, (env, actions) in envs.items():
+            rates[name] = max(rates[name], steps_per_second(env, actions, chunk))
+    return rates["shop"], rates["pole"]
+
+
+def print_targets(runs: int, seconds: float) -> None:
+    """The issue's three figures, in one run."""
+    for copy in (False, True):
+        best = max(engine_rate(4096, copy, seconds) for _ in range(runs))
+        target = "2,000,000" if not copy else "1,200,000"
+        print(
+            f"engine make_vec N=4,096 copy={copy!s:<5} {best:>12,.0f} user-steps/s  "
+            f"(best of {runs}; target >= {target})"
+        )
+    shop, pole = shop_versus_cartpole()
+    print(
+        f"ShopEnv {shop:,.0f} steps/s, CartPole-v1 {pole:,.0f} steps/s: "
+        f"ratio {shop / pole:.3f} (target >= 0.25)"
+    )
+
+
 def state_bytes(n: int = 4096) -> tuple[float, float]:
     """Bytes of engine state per shopper: beyond the candidate pool, and in all."""
     venv = ShopVectorEnv(n, users="all", copy=False)
@@ -157,7 +205,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per figure")
     parser.add_argument("--train-timesteps", type=int, default=100_000)
+    parser.add_argument(
+        "--targets", action="store_true", help="print only the three figures of issue 18"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="engine runs per figure (--targets)")
     args = parser.parse_args()
+    if args.targets:
+        print_targets(args.runs, args.seconds)
+        return
 
     scalar = scalar_rate(args.seconds)
     print(f"ShopEnv (scalar, users=all)          {scalar:>12,.0f} steps/s")

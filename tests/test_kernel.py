@@ -9,7 +9,7 @@ import pytest
 from simshop_core import Items
 from simshop_core.click_models import draw_columns, page_outcome
 from simshop_core.dynamics import Churn, come_back
-from simshop_core.history import empty, mask, remember
+from simshop_core.history import empty, mask, oldest_first, remember
 from simshop_core.pools import draw_pools, hidden_items
 from simshop_core.streams import Purpose, shopper_keys, uniforms
 from simshop_core.user import buy_probability, threshold_rule
@@ -35,9 +35,11 @@ def test_remember_keeps_the_last_clicks_newest_last_for_one_or_many() -> None:
             picked = clicked[i : i + 1]
             new = (shown[i : i + 1][picked], seen[i : i + 1][picked])
             remember((one_rows, one_times), one_count, picked, new)
+    ordered = oldest_first(rows, count)
     for i in range(n):
         last = expected[i][-length:]
-        assert rows[i].tolist() == [padding] * (length - len(last)) + last
+        assert ordered[i].tolist() == [padding] * (length - len(last)) + last
+        assert oldest_first(alone[i][0], alone[i][2]).tolist() == [ordered[i].tolist()]
         assert count[i] == len(expected[i])
         for mine, theirs in zip((rows, times, count), alone[i], strict=True):
             np.testing.assert_array_equal(mine[i], theirs[0])

@@ -102,7 +102,8 @@ def page_outcome(
         click_prob = clicked.astype(np.float64)
     else:
         clicked = attractive
-        examine = np.ones((n, k))
+        examine = np.empty((n, k))
+        examine.fill(1.0)  # np.ones is Python-level: this is a third of it on one shopper
         click_prob = clicked.astype(np.float64)
     p_buy = buy_probability(utility, click_threshold, buy_threshold)
     bought = clicked & (draws[:, -k:] < p_buy)

@@ -335,7 +335,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             times_shown[None],
             repeats[None],
         )
-        clicked, bought, utility, examine, click_prob = (a[0] for a in page)
+        clicked, bought, utility, examine, click_prob = [a[0] for a in page]
         if self.dynamics.budget is not None:
             bought, self._budget_left = afford(bought, o.prices[rows], self._budget_left)
         self._pages_seen += 1
@@ -462,9 +462,10 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
         """The click history as (ints, floats, mask), rebuilt only when a click changed it."""
         if self._history is None:
             features = self.options.features
-            rows = self._history_rows[0]
+            count = self._history_count
+            rows = history.oldest_first(self._history_rows, count)[0]
             h_int = features.ints.take(rows, axis=1)
-            h_int[TIMES_SHOWN] = self._history_times[0]
+            h_int[TIMES_SHOWN] = history.oldest_first(self._history_times, count)[0]
             floats = features.floats.take(rows, axis=1)
             count = min(int(self._history_count[0]), self.n_last_clicks)
             self._history = (h_int, floats, self._masks[count])

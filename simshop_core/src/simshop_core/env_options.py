@@ -23,6 +23,7 @@ from simshop_core.dynamics import Budget, Calendar, Churn, ColdStart, Dynamics, 
 from simshop_core.observation import FeatureTable, user_type_vocabulary
 from simshop_core.registry import blame, describe_exception, get_registry, make_user
 from simshop_core.reward import RewardWeights
+from simshop_core.shoppers import overrides_react
 from simshop_core.user import User, has_batch_form
 from simshop_core.visit import MAX_LIMIT, EpisodeLimits
 
@@ -125,6 +126,8 @@ class EnvOptions:
         # The shopper models, and what the simulators read of each (by model index).
         self.shoppers, self.shopper_names = _resolve_users(users)
         self.batch = [has_batch_form(user) for user in self.shoppers]
+        # A model that decides its own clicks and buys (it has no batch form then).
+        self.reacts = [overrides_react(user) for user in self.shoppers]
         self.click_thresholds = np.array([u.click_threshold for u in self.shoppers])
         self.buy_thresholds = np.array([u.buy_threshold for u in self.shoppers])
         if user_types is None:

@@ -18,7 +18,7 @@ import numpy as np
 from simshop_core.click_models import page_outcome, react_outcome
 from simshop_core.env_options import EnvOptions
 from simshop_core.items import ItemBatch, Items
-from simshop_core.shoppers import checked_batch_utility, checked_utility, overrides_react
+from simshop_core.shoppers import checked_batch_utility, checked_utility
 from simshop_core.streams import BatchRandom, Purpose, seeds, small_uniforms, uniforms
 from simshop_core.user import User
 
@@ -78,7 +78,7 @@ def utilities(
                     o, model, s, group, columns[group], rows[group], times_shown[group]
                 )
                 continue
-            if not reacting and overrides_react(o.shoppers[model]):
+            if not reacting and o.reacts[model]:
                 continue
             index = np.arange(n)[group]
             if active is not None:
@@ -150,7 +150,7 @@ def outcomes(
     """Clicks, buys, utilities, examination and click probabilities (each (N, k)) of every
     shopper's page: ``slates`` (N, k) candidate indices, ``rows`` their catalog rows,
     ``models`` (N,) each row's shopper model. Rows outside ``active`` mean nothing."""
-    reacting = [m for m, _ in groups if not o.batch[m] and overrides_react(o.shoppers[m])]
+    reacting = [m for m, _ in groups if o.reacts[m]]
     utility = utilities(o, groups, s, slates, rows, times_shown, repeats, active, False)
     k = slates.shape[1]
     if not reacting:

@@ -120,13 +120,15 @@ class Population:
             # The pool changes under the shopper: exposures by catalog row.
             self.shown = np.zeros((n, self.n_items), dtype=np.int64)
             self.shown_this_visit = np.zeros((n, self.n_items), dtype=np.int64)
-        # The click history (`simshop_core.history`) as the observation's blocks (empty
-        # entries, in front, are the all-zero padding row), row-major (N, L, fields) so a
-        # shopper's whole history is one contiguous run; and the clicks so far.
+        # The click history (`simshop_core.history`): rings of the observation's entries
+        # (N, L, fields), all-zero (the padding row) where never written; the clicks so far;
+        # and the observation's blocks, the rings read oldest first.
         self.history_count = np.zeros(n, dtype=np.int64)
         self.hist_int = np.zeros((n, L, len(INT_FIELDS)), dtype=np.int64)
         self.hist_float = np.zeros((n, L, len(FLOAT_FIELDS)), dtype=np.float32)
         self.hist_mask = np.zeros((n, L), dtype=np.int8)
+        self.hist_int_seen = np.zeros_like(self.hist_int)
+        self.hist_float_seen = np.zeros_like(self.hist_float)
         self._ints_by_row = np.ascontiguousarray(self._ints.T)  # (catalog rows, fields)
         self._floats_by_row = np.ascontiguousarray(self._floats.T)
         self.user_type = np.zeros((n, len(o.user_types)), dtype=np.float32)
@@ -358,15 +360,17 @@ class Population:
         """The rows of each shopper model present, in model order; kept until shoppers
         arrive or rows are shed."""
         if self._group_cache is None:
-            order = np.argsort(self.model, kind="stable")
-            models, starts = np.unique(self.model[order], return_index=True)
-            ends = [*starts[1:].tolist(), len(order)]
-            self._group_cache = [
-                (int(model), order[start:end])
-                for model, start, end in zip(models.tolist(), starts.tolist(), ends, strict=True)
-            ]
-            if len(self._group_cache) == 1:
-                self._group_cache = [(self._group_cache[0][0], slice(None))]
+            # Shoppers arrive in some row on most steps: one comparison per model is a
+            # fraction of sorting the rows.
+            groups = []
+            for model in range(len(self.options.shoppers)):
+                rows = np.flatnonzero(self.model == model)
+                if len(rows) == self.size:
+                    groups = [(model, slice(None))]
+                    break
+                if len(rows):
+                    groups.append((model, rows))
+            self._group_cache = groups
         return self._group_cache
 
     def _remember(self, rows: np.ndarray, seen: np.ndarray, clicked: np.ndarray) -> None:
@@ -392,6 +396,13 @@ class Population:
         Without ``copy`` the arrays are the engine's own buffers,
         which the next `step` changes: copy what you keep."""
         grab = np.copy if copy else _same
+        # The histories in order: fresh arrays with ``copy``, else the engine's buffers.
+        h_int = history.oldest_first(
+            self.hist_int, self.history_count, None if copy else self.hist_int_seen
+        )
+        h_float = history.oldest_first(
+            self.hist_float, self.history_count, None if copy else self.hist_float_seen
+        )
         return {
             "user_type": grab(self.user_type),
             "session": {
@@ -403,8 +414,8 @@ class Population:
             },
             "candidates": item_fields(grab(self.cand_int), grab(self.cand_float)),
             "history": item_fields(
-                grab(self.hist_int).transpose(2, 0, 1),
-                grab(self.hist_float).transpose(2, 0, 1),
+                h_int.transpose(2, 0, 1),
+                h_float.transpose(2, 0, 1),
                 grab(self.hist_mask),
             ),
         }
