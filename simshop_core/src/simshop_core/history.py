@@ -111,7 +111,8 @@ def _remember_one(
     skip = max(clicks - length, 0)  # only the last L items of the page stay
     for history, items in zip(histories, new, strict=True):
         ring = history[0]
-        for number, item in enumerate(items[skip:], start + skip):
+        # Python numbers (tolist) are set ~3x faster than NumPy scalars; the same values.
+        for number, item in enumerate(items[skip:].tolist(), start + skip):
             ring[number % length] = item
     count[0] += clicks
     return _ONE

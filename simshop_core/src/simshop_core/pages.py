@@ -163,9 +163,15 @@ def outcomes(
     else:
         click_threshold = o.click_thresholds[models[pick, None]]
         buy_threshold = o.buy_thresholds[models[pick, None]]
-    draws = _click_draws(o, s.keys[pick], s.counters[pick], utility[pick], click_threshold)
+    # Every row (no model reacts): the arrays themselves, not views of them.
+    keys, counters, picked = (
+        (s.keys, s.counters, utility)
+        if not reacting
+        else (s.keys[pick], s.counters[pick], utility[pick])
+    )
+    draws = _click_draws(o, keys, counters, picked, click_threshold)
     page = page_outcome(
-        o.click_model, utility[pick], click_threshold, buy_threshold, draws, o.pbm_examination
+        o.click_model, picked, click_threshold, buy_threshold, draws, o.pbm_examination
     )
     if not reacting:
         clicked, bought, examine, click_prob = page
