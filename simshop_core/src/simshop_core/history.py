@@ -69,9 +69,9 @@ def oldest_first(
     shopper i is slot (count_i + j) mod L (the padding, then the clicks). Into ``out`` when
     given."""
     n, length = history.shape[:2]
-    if n == 1 and history.ndim == 2 and out is None:  # one shopper (`ShopEnv`): a list
-        start, ring = int(count[0]) % length, history[0].tolist()
-        return np.array([ring[start:] + ring[:start]])
+    if n == 1 and history.ndim == 2 and out is None:  # one shopper (`ShopEnv`): a flat take
+        start = int(count[0]) % length
+        return history.take(_rotations(length)[start : start + 1])
     slots = _rotations(length)[count % length] + (np.arange(n) * length)[:, None]
     entries = history.reshape(n * length, *history.shape[2:])
     return np.take(entries, slots, axis=0, out=out, mode="clip")  # valid slots: no checking
