@@ -379,7 +379,7 @@ class ShopEnv(gym.Env[dict[str, Any], np.ndarray]):
             "total_buys": visit.buys,
             "total_reward": visit.reward,
             "slate": slate.copy(),
-            "product_ids": o.product_ids.take(rows),
+            "product_ids": o.product_ids[rows],  # 1-D: indexing beats take
             "clicked": clicked,
             "bought": bought,
             "true_utility": utility,

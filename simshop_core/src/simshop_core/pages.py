@@ -69,13 +69,20 @@ def utilities(
     overrides ``react`` only with ``reacting`` (its page decides its own utilities)."""
     n, k = rows.shape
     if len(groups) == 1 and o.batch[groups[0][0]]:
-        utility = _batch(o, groups[0][0], s, slice(None), columns, rows, times_shown)
+        # Every row: the arrays themselves, not views of them.
+        utility = _batch(o, groups[0][0], s.keys, s.counters, columns, rows, times_shown)
     else:
         utility = np.zeros((n, k))
         for model, group in groups:
             if o.batch[model]:
                 utility[group] = _batch(
-                    o, model, s, group, columns[group], rows[group], times_shown[group]
+                    o,
+                    model,
+                    s.keys[group],
+                    s.counters[group],
+                    columns[group],
+                    rows[group],
+                    times_shown[group],
                 )
                 continue
             if not reacting and o.reacts[model]:
@@ -100,14 +107,14 @@ def utilities(
 def _batch(
     o: EnvOptions,
     model: int,
-    s: Shoppers,
-    group: Any,
+    keys: np.ndarray,
+    counters: np.ndarray,
     columns: np.ndarray,
     rows: np.ndarray,
     times_shown: np.ndarray,
 ) -> np.ndarray:
     items = ItemBatch(o.columns, rows, times_shown, o.item_codes)
-    rng = BatchRandom(s.keys[group], s.counters[group], columns)
+    rng = BatchRandom(keys, counters, columns)
     return checked_batch_utility(o.shoppers[model], items, rng)
 
 
@@ -163,9 +170,15 @@ def outcomes(
     else:
         click_threshold = o.click_thresholds[models[pick, None]]
         buy_threshold = o.buy_thresholds[models[pick, None]]
-    draws = _click_draws(o, s.keys[pick], s.counters[pick], utility[pick], click_threshold)
+    # Every row (no model reacts): the arrays themselves, not views of them.
+    keys, counters, picked = (
+        (s.keys, s.counters, utility)
+        if not reacting
+        else (s.keys[pick], s.counters[pick], utility[pick])
+    )
+    draws = _click_draws(o, keys, counters, picked, click_threshold)
     page = page_outcome(
-        o.click_model, utility[pick], click_threshold, buy_threshold, draws, o.pbm_examination
+        o.click_model, picked, click_threshold, buy_threshold, draws, o.pbm_examination
     )
     if not reacting:
         clicked, bought, examine, click_prob = page
