@@ -10,7 +10,7 @@ shopper at a time, through ``users[row]`` (its own instance when it keeps memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,14 +87,7 @@ def utilities(
                 continue
             if not reacting and o.reacts[model]:
                 continue
-            index = np.arange(n)[group]
-            if active is not None:
-                index = index[active[index]]
-            for row in index.tolist():
-                user = s.users[row]
-                assert user is not None
-                items = Items(o.columns, rows[row], times_shown[row])
-                rng = plugin_rng(s.keys[row : row + 1], int(s.counters[row]))
+            for row, user, items, rng in _one_by_one(o, s, group, active, rows, times_shown):
                 utility[row] = checked_utility(user, items, rng)
     if o.dynamics.shapes_utility:
         season = None
@@ -102,6 +95,26 @@ def utilities(
             season = np.take_along_axis(s.season, o.categories[rows], axis=1)
         utility = o.dynamics.shape(utility, times_shown, repeats, s.page[:, None], season)
     return utility
+
+
+def _one_by_one(
+    o: EnvOptions,
+    s: Shoppers,
+    group: np.ndarray,
+    active: np.ndarray | None,
+    rows: np.ndarray,
+    times_shown: np.ndarray,
+) -> Iterator[tuple[int, User, Items, np.random.Generator]]:
+    """The active rows of a per-shopper model's ``group``: each row's own `User` instance,
+    its items and the `Generator` its page draws from."""
+    index = np.arange(len(rows))[group]
+    if active is not None:
+        index = index[active[index]]
+    for row in index.tolist():
+        user = s.users[row]
+        assert user is not None
+        items = Items(o.columns, rows[row], times_shown[row])
+        yield row, user, items, plugin_rng(s.keys[row : row + 1], int(s.counters[row]))
 
 
 def _batch(
@@ -192,14 +205,7 @@ def outcomes(
     for model, group in groups:
         if model not in reacting:
             continue
-        index = np.arange(n)[group]
-        if active is not None:
-            index = index[active[index]]
-        for row in index.tolist():
-            user = s.users[row]
-            assert user is not None
-            items = Items(o.columns, rows[row], times_shown[row])
-            rng = plugin_rng(s.keys[row : row + 1], int(s.counters[row]))
+        for row, user, items, rng in _one_by_one(o, s, group, active, rows, times_shown):
             clicked[row], bought[row], utility[row], examine[row], click_prob[row] = react_outcome(
                 o.click_model, user, items, rng, o.pbm_examination
             )
